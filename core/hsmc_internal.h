@@ -1,0 +1,61 @@
+/*
+ * Internals shared by the core sources. Not installed.
+ */
+#ifndef HSMC_INTERNAL_H
+#define HSMC_INTERNAL_H
+
+#include <stdarg.h>
+#include <string.h>
+
+#include "hsmc/hsmc.h"
+#include "hsmc_port.h"
+
+#if HSMC_ASSERTS
+#include <assert.h>
+#define HSMC_ASSERT(cond) assert(cond)
+#else
+#define HSMC_ASSERT(cond) ((void)0)
+#endif
+
+/* Logging compiles away below HSMC_LOG_LEVEL; arguments must have no side effects. */
+#define HSMC_LOG(h, lvl, ...)                                                         \
+    do {                                                                              \
+        if ((int)(lvl) <= HSMC_LOG_LEVEL)                                             \
+            hsmc__log((h), (lvl), __VA_ARGS__);                                       \
+    } while (0)
+
+#if defined(__GNUC__)
+#define HSMC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define HSMC_PRINTF(f, a)
+#endif
+
+/** Pass a formatted line to the context's log callback (if any, and level allows). */
+void hsmc__log(hsmc_t *h, hsmc_log_level_t lvl, const char *fmt, ...) HSMC_PRINTF(3, 4);
+
+/**
+ * Record an error in the context: err, rv and a formatted detail text.
+ * Logs it at error level. @return err, so callers can `return hsmc__fail(...)`.
+ */
+hsmc_err_t hsmc__fail(hsmc_t *h, hsmc_err_t err, CK_RV rv, const char *fmt, ...)
+    HSMC_PRINTF(4, 5);
+
+/** Clear the last error of the context. */
+void hsmc__clear_err(hsmc_t *h);
+
+/** Overwrite memory in a way the compiler cannot remove. */
+void hsmc__wipe(void *p, size_t n);
+
+/** 1 when rv means the session, login or token was lost (recover and retry). */
+int hsmc__rv_is_loss(CK_RV rv);
+
+/** Length of a blank-padded PKCS#11 text field without its trailing blanks. */
+size_t hsmc__field_len(const CK_UTF8CHAR *field, size_t size);
+
+/** 1 when a blank-padded field equals the C string s. */
+int hsmc__field_eq(const CK_UTF8CHAR *field, size_t size, const char *s);
+
+/** 1 when the context is open (arguments already checked non-NULL). */
+#define HSMC_IS_OPEN(h) ((h)->state == 1u)
+
+#endif /* HSMC_INTERNAL_H */
