@@ -537,6 +537,9 @@ static hsmc_err_t hsmc_login(hsmc_t *h, CK_SESSION_HANDLE session)
 
 /* ---- Session pool --------------------------------------------------------- */
 
+/* A variable, not the macro, so a configured 0 does not trip -Wtype-limits. */
+static const uint32_t hsmc_wait_ms = HSMC_SESSION_WAIT_MS;
+
 static void hsmc_lock(hsmc_t *h)
 {
 #if HSMC_THREADS
@@ -629,7 +632,7 @@ hsmc_err_t hsmc_session_begin(hsmc_t *h, hsmc_sess_t *s)
             break;
         }
         hsmc_unlock(h);
-        if ((uint32_t)(hsmc_port_ms() - start) >= HSMC_SESSION_WAIT_MS)
+        if ((uint32_t)(hsmc_port_ms() - start) >= hsmc_wait_ms)
             return hsmc__fail(h, HSMC_ERR_BUSY, CKR_OK,
                               "all %d sessions stayed busy for %d ms; raise HSMC_MAX_SESSIONS",
                               HSMC_MAX_SESSIONS, HSMC_SESSION_WAIT_MS);

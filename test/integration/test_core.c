@@ -81,12 +81,15 @@ static CK_FUNCTION_LIST_PTR raw_module(void **lib)
     return fl;
 }
 
-/* Create a data object with label/id as a token object, through hsmc's module. */
+/* Create a token object with `label`: a data object, or (with an id, which
+ * data objects cannot have) a generic secret key. Through hsmc's module. */
 static CK_RV make_data_object(hsmc_t *h, const char *label, const uint8_t *id, size_t id_len)
 {
+    static uint8_t value[16];
     CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
     CK_BBOOL yes = CK_TRUE;
-    CK_ATTRIBUTE t[4];
+    CK_ATTRIBUTE t[6];
     CK_OBJECT_HANDLE o;
     hsmc_sess_t s;
     CK_RV rv;
@@ -96,8 +99,11 @@ static CK_RV make_data_object(hsmc_t *h, const char *label, const uint8_t *id, s
     t[1].type = CKA_TOKEN; t[1].pValue = &yes; t[1].ulValueLen = sizeof yes;
     t[2].type = CKA_LABEL; t[2].pValue = (void *)label; t[2].ulValueLen = strlen(label);
     if (id != NULL) {
+        cls = CKO_SECRET_KEY;
         t[3].type = CKA_ID; t[3].pValue = (void *)id; t[3].ulValueLen = id_len;
-        n = 4;
+        t[4].type = CKA_KEY_TYPE; t[4].pValue = &kt; t[4].ulValueLen = sizeof kt;
+        t[5].type = CKA_VALUE; t[5].pValue = value; t[5].ulValueLen = sizeof value;
+        n = 6;
     }
     memset(&s, 0, sizeof s);
     if (hsmc_session_begin(h, &s) != HSMC_OK)
@@ -613,7 +619,7 @@ static void test_objects(void)
     hsmc_uri_t uri;
     char label[32];
     size_t count = 0;
-    int i, seen = 0;
+    int i, seen = 0, base = 0;
 
     hsmc_test_cfg(&cfg, "test2");
     hsmc_init(&h);
@@ -627,14 +633,14 @@ static void test_objects(void)
     q.id = id2;
     q.id_len = sizeof id2;
     CHECK_ERR(hsmc_find(&h, &q, &obj), HSMC_OK);
-    CHECK(obj.cls == CKO_DATA && obj.id_len == 1 && obj.id[0] == 0xa0);
+    CHECK(obj.cls == CKO_SECRET_KEY && obj.key_type == CKK_GENERIC_SECRET && obj.id_len == 1 && obj.id[0] == 0xa0);
     CHECK(strcmp(obj.label, "twin") == 0 && obj.label_len == 4);
     CHECK(obj.usage & HSMC_ATTR_TOKEN);
     q.label = "missing";
     CHECK_ERR(hsmc_find(&h, &q, &obj), HSMC_ERR_OBJECT_NOT_FOUND);
     CHECK(strstr(hsmc_detail(&h), "missing") != NULL);
     /* By URI: object + id + type. */
-    REQUIRE(hsmc_uri_parse(&uri, "pkcs11:object=twin;id=%01%02;type=data", 38) == HSMC_OK);
+    REQUIRE(hsmc_uri_parse(&uri, "pkcs11:object=twin;id=%01%02;type=secret-key", 44) == HSMC_OK);
     REQUIRE(hsmc_obj_query_from_uri(&q, &uri) == HSMC_OK);
     CHECK_ERR(hsmc_find(&h, &q, &obj), HSMC_OK);
     CHECK(obj.id_len == 2 && obj.id[1] == 0x02);
@@ -644,12 +650,13 @@ static void test_objects(void)
     q.cls = CKO_PRIVATE_KEY;
     CHECK_ERR(hsmc_find(&h, &q, &obj), HSMC_ERR_OBJECT_NOT_FOUND);
     /* Listing walks past HSMC_MAX_OBJECTS. */
+    CHECK_ERR(hsmc_list(&h, NULL, count_cb, &base, NULL), HSMC_OK);
     for (i = 0; i < 2 * HSMC_MAX_OBJECTS + 3; i++) {
         snprintf(label, sizeof label, "bulk-%02d", i);
         REQUIRE(make_data_object(&h, label, NULL, 0) == CKR_OK);
     }
     CHECK_ERR(hsmc_list(&h, NULL, count_cb, &seen, &count), HSMC_OK);
-    CHECK(seen == 2 * HSMC_MAX_OBJECTS + 3 + 2);
+    CHECK(seen == base + 2 * HSMC_MAX_OBJECTS + 3);
     CHECK(count == (size_t)seen);
     seen = 0;
     CHECK_ERR(hsmc_list(&h, NULL, stop_cb, &seen, &count), HSMC_OK);
