@@ -340,7 +340,7 @@ static int hsmc_sel_is_empty(const hsmc_t *h)
 }
 
 /* 1 when the token in `slot` matches the selection, 0 when not, <0 on error. */
-static int hsmc_slot_matches(hsmc_t *h, CK_SLOT_ID slot)
+HSMC_NOINLINE static int hsmc_slot_matches(hsmc_t *h, CK_SLOT_ID slot)
 {
     CK_TOKEN_INFO ti;
     CK_RV rv;
@@ -422,7 +422,7 @@ static hsmc_err_t hsmc_select_token(hsmc_t *h)
 /* ---- Login ---------------------------------------------------------------- */
 
 /* Read the PIN from the configured source into buf. */
-static hsmc_err_t hsmc_pin_get(hsmc_t *h, char *buf, size_t cap, size_t *len)
+HSMC_NOINLINE static hsmc_err_t hsmc_pin_get(hsmc_t *h, char *buf, size_t cap, size_t *len)
 {
     char detail[HSMC_DETAIL_LEN];
     hsmc_err_t err;
@@ -468,7 +468,7 @@ static hsmc_err_t hsmc_pin_get(hsmc_t *h, char *buf, size_t cap, size_t *len)
 
 /* Read the token flags and refuse a login that could lock the token.
  * @return HSMC_OK to go on, HSMC_RETRY when no login is needed, or an error. */
-static hsmc_err_t hsmc_login_allowed(hsmc_t *h)
+HSMC_NOINLINE static hsmc_err_t hsmc_login_allowed(hsmc_t *h)
 {
     CK_TOKEN_INFO ti;
     CK_RV rv;
@@ -499,7 +499,7 @@ static hsmc_err_t hsmc_login_allowed(hsmc_t *h)
 }
 
 /* Log the user in on `session`. A wrong PIN is tried exactly once. */
-static hsmc_err_t hsmc_login(hsmc_t *h, CK_SESSION_HANDLE session)
+HSMC_NOINLINE static hsmc_err_t hsmc_login(hsmc_t *h, CK_SESSION_HANDLE session)
 {
     char pin[HSMC_MAX_PIN_LEN];
     size_t len = 0;
@@ -884,6 +884,7 @@ hsmc_err_t hsmc_module_info(hsmc_t *h, CK_INFO *info)
     hsmc_err_t err = hsmc_check_open(h, info);
     if (err != HSMC_OK)
         return err;
+    memset(info, 0, sizeof *info);
     return hsmc_map_rv(h, h->fl->C_GetInfo(info), "C_GetInfo");
 }
 
@@ -926,6 +927,7 @@ hsmc_err_t hsmc_slot_info(hsmc_t *h, CK_SLOT_ID slot, CK_SLOT_INFO *info)
     hsmc_err_t err = hsmc_check_open(h, info);
     if (err != HSMC_OK)
         return err;
+    memset(info, 0, sizeof *info);
     return hsmc_map_rv(h, h->fl->C_GetSlotInfo(slot, info), "C_GetSlotInfo");
 }
 
@@ -934,6 +936,7 @@ hsmc_err_t hsmc_token_info(hsmc_t *h, CK_SLOT_ID slot, CK_TOKEN_INFO *info)
     hsmc_err_t err = hsmc_check_open(h, info);
     if (err != HSMC_OK)
         return err;
+    memset(info, 0, sizeof *info);
     return hsmc_map_rv(h, h->fl->C_GetTokenInfo(slot, info), "C_GetTokenInfo");
 }
 
@@ -975,6 +978,7 @@ hsmc_err_t hsmc_mechanism_info(hsmc_t *h, CK_SLOT_ID slot, CK_MECHANISM_TYPE mec
 
     if (err != HSMC_OK)
         return err;
+    memset(info, 0, sizeof *info); /* SoftHSM2 ORs its flags into what is there */
     rv = h->fl->C_GetMechanismInfo(slot, mech, info);
     if (rv == CKR_MECHANISM_INVALID)
         return hsmc__fail(h, HSMC_ERR_UNSUPPORTED, rv, "token lacks %s (0x%lx)",

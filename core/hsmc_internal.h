@@ -26,8 +26,11 @@
 
 #if defined(__GNUC__)
 #define HSMC_PRINTF(f, a) __attribute__((format(printf, f, a)))
+/* Keeps a helper's large locals in its own frame instead of its caller's. */
+#define HSMC_NOINLINE __attribute__((noinline))
 #else
 #define HSMC_PRINTF(f, a)
+#define HSMC_NOINLINE
 #endif
 
 /** Pass a formatted line to the context's log callback (if any, and level allows). */

@@ -60,7 +60,7 @@ static const hsmc_flag_attr_t hsmc_flag_attrs[] = {
 
 /* Read the boolean attributes in small chunks (keeps the stack frame small).
  * Attributes an object lacks come back unavailable and count as FALSE. */
-static CK_RV hsmc_read_flags(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+HSMC_NOINLINE static CK_RV hsmc_read_flags(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                              unsigned *usage)
 {
     CK_ATTRIBUTE t[HSMC_FLAG_CHUNK];
@@ -91,7 +91,7 @@ static CK_RV hsmc_read_flags(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s, CK_OB
 }
 
 /* Fill `out` with the object's common attributes. */
-static hsmc_err_t hsmc_read_obj(hsmc_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+HSMC_NOINLINE static hsmc_err_t hsmc_read_obj(hsmc_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                                 hsmc_obj_t *out, CK_RV *rv_out)
 {
     CK_ATTRIBUTE t[4];
@@ -148,7 +148,7 @@ static void hsmc_query_text(const hsmc_obj_query_t *q, char *buf, size_t cap)
 }
 
 /* One search: count all matches (up to any number), keep the first handle. */
-static CK_RV hsmc_find_count(hsmc_t *h, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG nt,
+HSMC_NOINLINE static CK_RV hsmc_find_count(hsmc_t *h, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG nt,
                              CK_OBJECT_HANDLE *first, size_t *count)
 {
     CK_OBJECT_HANDLE found[HSMC_MAX_OBJECTS];
@@ -214,7 +214,7 @@ hsmc_err_t hsmc_find(hsmc_t *h, const hsmc_obj_query_t *q, hsmc_obj_t *out)
 }
 
 /* Read one listed object and pass it on. @return 1 to stop, 0 to go on, <0 error. */
-static int hsmc_list_one(hsmc_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, hsmc_obj_cb_t cb,
+HSMC_NOINLINE static int hsmc_list_one(hsmc_t *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, hsmc_obj_cb_t cb,
                          void *user, CK_RV *rv)
 {
     hsmc_obj_t obj;
