@@ -99,17 +99,16 @@ static hsmc_err_t hsmc_module_acquire(hsmc_t *h, const char *path)
 {
     hsmc_port_module_t port;
     CK_FUNCTION_LIST_PTR fl = NULL;
-    char detail[HSMC_DETAIL_LEN];
     hsmc_err_t err;
     unsigned long pid = hsmc_port_pid();
     int idx, i;
     CK_RV rv;
 
-    detail[0] = '\0';
+    h->detail[0] = '\0';
     port.handle = NULL;
-    err = hsmc_port_module_load(&port, path, &fl, detail, sizeof detail);
+    err = hsmc_port_module_load(&port, path, &fl, h->detail, sizeof h->detail);
     if (err != HSMC_OK)
-        return hsmc__fail(h, err, CKR_OK, "%s", detail[0] ? detail : hsmc_strerror(err));
+        return hsmc__fail_detail(h, err);
 
     for (;;) {
         idx = -1;
@@ -339,19 +338,20 @@ static int hsmc_sel_is_empty(const hsmc_t *h)
            !h->sel_manufacturer[0] && !h->sel_has_slot_id;
 }
 
-/* 1 when the token in `slot` matches the selection, 0 when not, <0 on error. */
-HSMC_NOINLINE static int hsmc_slot_matches(hsmc_t *h, CK_SLOT_ID slot)
+/* 1 when the token in `slot` matches the selection, 0 when not, -1 when
+ * C_GetTokenInfo failed (*rv says how; mapped by the caller, so that this
+ * frame with its CK_TOKEN_INFO is gone while the error is formatted). */
+HSMC_NOINLINE static int hsmc_slot_matches(hsmc_t *h, CK_SLOT_ID slot, CK_RV *rv)
 {
     CK_TOKEN_INFO ti;
-    CK_RV rv;
 
     if (h->sel_has_slot_id && slot != h->sel_slot_id)
         return 0;
-    rv = h->fl->C_GetTokenInfo(slot, &ti);
-    if (rv == CKR_TOKEN_NOT_PRESENT || rv == CKR_TOKEN_NOT_RECOGNIZED)
+    *rv = h->fl->C_GetTokenInfo(slot, &ti);
+    if (*rv == CKR_TOKEN_NOT_PRESENT || *rv == CKR_TOKEN_NOT_RECOGNIZED)
         return 0;
-    if (rv != CKR_OK)
-        return (int)hsmc_map_rv(h, rv, "C_GetTokenInfo");
+    if (*rv != CKR_OK)
+        return -1;
     if (h->sel_label[0] && !hsmc__field_eq(ti.label, sizeof ti.label, h->sel_label))
         return 0;
     if (h->sel_serial[0] &&
@@ -391,15 +391,16 @@ static hsmc_err_t hsmc_select_token(hsmc_t *h)
     CK_SLOT_ID found = 0;
     char what[48];
     hsmc_err_t err;
+    CK_RV rv = CKR_OK;
     int m;
 
     err = hsmc_slot_list(h, 1, slots, HSMC_MAX_SLOTS, &n);
     if (err != HSMC_OK)
         return err;
     for (i = 0; i < n; i++) {
-        m = hsmc_slot_matches(h, slots[i]);
+        m = hsmc_slot_matches(h, slots[i], &rv);
         if (m < 0)
-            return (hsmc_err_t)m;
+            return hsmc_map_rv(h, rv, "C_GetTokenInfo");
         if (m > 0) {
             if (matches == 0)
                 found = slots[i];
@@ -424,7 +425,6 @@ static hsmc_err_t hsmc_select_token(hsmc_t *h)
 /* Read the PIN from the configured source into buf. */
 HSMC_NOINLINE static hsmc_err_t hsmc_pin_get(hsmc_t *h, char *buf, size_t cap, size_t *len)
 {
-    char detail[HSMC_DETAIL_LEN];
     hsmc_err_t err;
 
     *len = 0;
@@ -451,11 +451,11 @@ HSMC_NOINLINE static hsmc_err_t hsmc_pin_get(hsmc_t *h, char *buf, size_t cap, s
         /* fall through */
     case HSMC_PIN_FILE:
     case HSMC_PIN_ENV:
-        detail[0] = '\0';
+        h->detail[0] = '\0';
         err = hsmc_port_pin_read(h->pin_kind, h->pin_arg[0] ? h->pin_arg : NULL, h->pin_fd,
-                                 buf, cap, len, detail, sizeof detail);
+                                 buf, cap, len, h->detail, sizeof h->detail);
         if (err != HSMC_OK)
-            return hsmc__fail(h, err, CKR_OK, "%s", detail[0] ? detail : hsmc_strerror(err));
+            return hsmc__fail_detail(h, err);
         if (h->pin_kind == HSMC_PIN_FD || h->pin_kind == HSMC_PIN_TTY) {
             memcpy(h->pin_cache, buf, *len);
             h->pin_cache_len = *len;
@@ -466,30 +466,33 @@ HSMC_NOINLINE static hsmc_err_t hsmc_pin_get(hsmc_t *h, char *buf, size_t cap, s
     }
 }
 
-/* Read the token flags and refuse a login that could lock the token.
- * @return HSMC_OK to go on, HSMC_RETRY when no login is needed, or an error. */
-HSMC_NOINLINE static hsmc_err_t hsmc_login_allowed(hsmc_t *h)
+/* The selected token's flags; a frame of its own for the CK_TOKEN_INFO. */
+HSMC_NOINLINE static CK_RV hsmc_token_flags(hsmc_t *h, CK_FLAGS *flags)
 {
     CK_TOKEN_INFO ti;
-    CK_RV rv;
+    CK_RV rv = h->fl->C_GetTokenInfo(h->slot, &ti);
+    *flags = rv == CKR_OK ? ti.flags : 0;
+    return rv;
+}
 
-    rv = h->fl->C_GetTokenInfo(h->slot, &ti);
-    if (rv != CKR_OK)
-        return hsmc_map_rv(h, rv, "C_GetTokenInfo");
-    if (!(ti.flags & CKF_LOGIN_REQUIRED) && h->pin_kind == HSMC_PIN_NONE)
+/* Refuse a login that could lock the token, judging by its flags.
+ * @return HSMC_OK to go on, HSMC_RETRY when no login is needed, or an error. */
+static hsmc_err_t hsmc_login_check_flags(hsmc_t *h, CK_FLAGS flags)
+{
+    if (!(flags & CKF_LOGIN_REQUIRED) && h->pin_kind == HSMC_PIN_NONE)
         return HSMC_RETRY;
-    if (ti.flags & CKF_USER_PIN_LOCKED)
+    if (flags & CKF_USER_PIN_LOCKED)
         return hsmc__fail(h, HSMC_ERR_PIN_LOCKED, CKR_OK,
                           "token reports the user PIN locked (CKF_USER_PIN_LOCKED); the "
                           "security officer must reset it");
-    if (ti.flags & CKF_USER_PIN_FINAL_TRY)
+    if (flags & CKF_USER_PIN_FINAL_TRY)
         return hsmc__fail(h, HSMC_ERR_PIN_FINAL_TRY, CKR_OK,
                           "token reports CKF_USER_PIN_FINAL_TRY: one more wrong PIN locks it; "
                           "hsmc will not try. Verify the PIN and log in by hand once");
-    if (ti.flags & CKF_USER_PIN_TO_BE_CHANGED)
+    if (flags & CKF_USER_PIN_TO_BE_CHANGED)
         return hsmc__fail(h, HSMC_ERR_PIN_EXPIRED, CKR_OK,
                           "token reports CKF_USER_PIN_TO_BE_CHANGED: change the user PIN first");
-    if (!(ti.flags & CKF_USER_PIN_INITIALIZED))
+    if (!(flags & CKF_USER_PIN_INITIALIZED))
         return hsmc__fail(h, HSMC_ERR_CONFIG, CKR_OK,
                           "token user PIN is not initialised (CKF_USER_PIN_INITIALIZED unset)");
     if (h->pin_kind == HSMC_PIN_NONE)
@@ -504,9 +507,13 @@ HSMC_NOINLINE static hsmc_err_t hsmc_login(hsmc_t *h, CK_SESSION_HANDLE session)
     char pin[HSMC_MAX_PIN_LEN];
     size_t len = 0;
     hsmc_err_t err;
+    CK_FLAGS flags;
     CK_RV rv;
 
-    err = hsmc_login_allowed(h);
+    rv = hsmc_token_flags(h, &flags);
+    if (rv != CKR_OK)
+        return hsmc_map_rv(h, rv, "C_GetTokenInfo");
+    err = hsmc_login_check_flags(h, flags);
     if (err != HSMC_OK)
         return err == HSMC_RETRY ? HSMC_OK : err;
     if (h->pin_kind == HSMC_PIN_PROTECTED) { /* the PIN is entered on the device */

@@ -42,6 +42,12 @@ static const hsmc_err_entry_t hsmc_err_table[] = {
     {HSMC_ERR_IO, "HSMC_ERR_IO", "file or terminal I/O failed"},
     {HSMC_ERR_PORT, "HSMC_ERR_PORT", "not available on this platform port"},
     {HSMC_ERR_INTERNAL, "HSMC_ERR_INTERNAL", "internal error (please report)"},
+    {HSMC_ERR_FORMAT, "HSMC_ERR_FORMAT", "input is not well-formed or breaks the strict CBOR/COSE rules"},
+    {HSMC_ERR_EXISTS, "HSMC_ERR_EXISTS", "an object with that label already exists"},
+    {HSMC_ERR_KEY_ATTRS, "HSMC_ERR_KEY_ATTRS", "token made a key with unsafe attributes; it was destroyed"},
+    {HSMC_ERR_KEY_USAGE, "HSMC_ERR_KEY_USAGE", "key is not allowed this operation"},
+    {HSMC_ERR_SIGNATURE, "HSMC_ERR_SIGNATURE", "signature does not verify"},
+    {HSMC_ERR_DECRYPT, "HSMC_ERR_DECRYPT", "decryption failed: wrong key, tampered data or wrong AAD"},
 };
 
 static const hsmc_err_entry_t *hsmc_err_find(hsmc_err_t err)
@@ -92,7 +98,20 @@ hsmc_err_t hsmc__fail(hsmc_t *h, hsmc_err_t err, CK_RV rv, const char *fmt, ...)
     va_start(ap, fmt);
     (void)vsnprintf(h->detail, sizeof h->detail, fmt, ap);
     va_end(ap);
-    HSMC_LOG(h, HSMC_LOG_ERROR, "%s: %s", hsmc_err_name(err), h->detail);
+    /* The detail text is the log line: no second formatting pass (stack). */
+    if (HSMC_LOG_LEVEL >= (int)HSMC_LOG_ERROR && h->log != NULL)
+        h->log(h->log_user, HSMC_LOG_ERROR, h->detail);
+    return err;
+}
+
+hsmc_err_t hsmc__fail_detail(hsmc_t *h, hsmc_err_t err)
+{
+    h->last_err = err;
+    h->last_rv = CKR_OK;
+    if (h->detail[0] == '\0')
+        (void)snprintf(h->detail, sizeof h->detail, "%s", hsmc_strerror(err));
+    if (HSMC_LOG_LEVEL >= (int)HSMC_LOG_ERROR && h->log != NULL)
+        h->log(h->log_user, HSMC_LOG_ERROR, h->detail);
     return err;
 }
 

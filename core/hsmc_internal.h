@@ -43,6 +43,12 @@ void hsmc__log(hsmc_t *h, hsmc_log_level_t lvl, const char *fmt, ...) HSMC_PRINT
 hsmc_err_t hsmc__fail(hsmc_t *h, hsmc_err_t err, CK_RV rv, const char *fmt, ...)
     HSMC_PRINTF(4, 5);
 
+/**
+ * Record err whose detail text a callee already wrote into h->detail (a
+ * port function given h->detail as its message buffer); saves a buffer.
+ */
+hsmc_err_t hsmc__fail_detail(hsmc_t *h, hsmc_err_t err);
+
 /** Clear the last error of the context. */
 void hsmc__clear_err(hsmc_t *h);
 
