@@ -1,0 +1,16 @@
+/*
+ * hsmc.c: entry point of the hsmc command. The groups of commands are
+ * listed here; everything else is in cli_common.c and cmd_<group>.c.
+ */
+#include "cli.h"
+
+/* Add a group: write cmd_<group>.c with a cli_group_t and list it here. */
+static const cli_group_t *const groups[] = {
+    &cli_group_token,
+    &cli_group_object,
+};
+
+int main(int argc, char **argv)
+{
+    return cli_main(argc, argv, groups, sizeof(groups) / sizeof(groups[0]));
+}
