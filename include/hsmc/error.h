@@ -46,11 +46,17 @@ typedef enum hsmc_err {
     HSMC_ERR_TOKEN = -26,             /**< the token returned another error (CK_RV in hsmc_last_rv) */
     HSMC_ERR_IO = -27,                /**< reading or writing a file or terminal failed */
     HSMC_ERR_PORT = -28,              /**< the port cannot do this on this platform (e.g. no terminal) */
-    HSMC_ERR_INTERNAL = -29           /**< an internal invariant failed; please report it */
+    HSMC_ERR_INTERNAL = -29,          /**< an internal invariant failed; please report it */
+    HSMC_ERR_FORMAT = -30,            /**< input is not well-formed or violates hsmc's strict CBOR/COSE rules */
+    HSMC_ERR_EXISTS = -31,            /**< an object with that label already exists */
+    HSMC_ERR_KEY_ATTRS = -32,         /**< the token made a key with unsafe attributes (destroyed) */
+    HSMC_ERR_KEY_USAGE = -33,         /**< the key is not allowed this operation (usage flag, type) */
+    HSMC_ERR_SIGNATURE = -34,         /**< the signature does not verify */
+    HSMC_ERR_DECRYPT = -35            /**< decryption failed: wrong key, tampered data or wrong AAD */
 } hsmc_err_t;
 
 /** Lowest (most negative) error value; for tables and tests. */
-#define HSMC_ERR_MIN HSMC_ERR_INTERNAL
+#define HSMC_ERR_MIN HSMC_ERR_DECRYPT
 
 /**
  * One-line English description of an error code, for users.
