@@ -66,6 +66,9 @@
 #if defined(CONFIG_HSMC_LOG_LEVEL) && !defined(HSMC_LOG_LEVEL)
 #define HSMC_LOG_LEVEL CONFIG_HSMC_LOG_LEVEL
 #endif
+#if defined(CONFIG_HSMC_CBOR_MAX_DEPTH) && !defined(HSMC_CBOR_MAX_DEPTH)
+#define HSMC_CBOR_MAX_DEPTH CONFIG_HSMC_CBOR_MAX_DEPTH
+#endif
 /* Booleans: Kconfig leaves a disabled bool undefined, so map both ways. */
 #if defined(CONFIG_HSMC) && !defined(HSMC_THREADS)
 #ifdef CONFIG_HSMC_THREADS
@@ -169,6 +172,16 @@
 #define HSMC_PROBE_RSA_BITS 2048
 #endif
 
+/**
+ * Deepest nesting of CBOR arrays/maps the decoder accepts (8: eight
+ * nested arrays pass, nine fail). Sizes a counter stack inside every
+ * hsmc_cbor_dec_t and inside hsmc_cbor_skip()'s frame. A COSE_Encrypt
+ * with recipients nests 4 deep.
+ */
+#ifndef HSMC_CBOR_MAX_DEPTH
+#define HSMC_CBOR_MAX_DEPTH 8
+#endif
+
 /* ---- Features ------------------------------------------------------ */
 
 /** 1: the session pool and module registry take port mutexes. */
@@ -189,6 +202,9 @@
 
 #if HSMC_MAX_SESSIONS < 1 || HSMC_MAX_SLOTS < 1 || HSMC_MAX_OBJECTS < 1
 #error "hsmc: HSMC_MAX_SESSIONS, HSMC_MAX_SLOTS and HSMC_MAX_OBJECTS must be >= 1"
+#endif
+#if HSMC_CBOR_MAX_DEPTH < 4 || HSMC_CBOR_MAX_DEPTH > 64
+#error "hsmc: HSMC_CBOR_MAX_DEPTH must be between 4 (COSE_Encrypt nests 4 deep) and 64"
 #endif
 #if HSMC_DETAIL_LEN < 32
 #error "hsmc: HSMC_DETAIL_LEN must be >= 32"
