@@ -17,5 +17,6 @@
 #include "hsmc/token.h"
 #include "hsmc/object.h"
 #include "hsmc/probe.h"
+#include "hsmc/cbor.h"
 
 #endif /* HSMC_H */
