@@ -42,6 +42,13 @@ set(HSMC_PC_LIBS_PRIVATE "")
 foreach(_hsmc_lib IN LISTS _hsmc_links)
   if(_hsmc_lib STREQUAL "Threads::Threads")
     set(HSMC_NEEDS_THREADS TRUE)
+  elseif(_hsmc_lib STREQUAL "hsmc::mbedcrypto")
+    # -L only when the library is outside the compiler's default search path.
+    get_filename_component(_hsmc_mbed_dir "${HSMC_MBEDCRYPTO_LIBRARY}" DIRECTORY)
+    if(_hsmc_mbed_dir AND NOT _hsmc_mbed_dir IN_LIST CMAKE_C_IMPLICIT_LINK_DIRECTORIES)
+      string(APPEND HSMC_PC_LIBS_PRIVATE " -L${_hsmc_mbed_dir}")
+    endif()
+    string(APPEND HSMC_PC_LIBS_PRIVATE " -lmbedcrypto")
   elseif(_hsmc_lib MATCHES "^[A-Za-z0-9_.+-]+$")
     string(APPEND HSMC_PC_LIBS_PRIVATE " -l${_hsmc_lib}")   # e.g. dl
   elseif(IS_ABSOLUTE "${_hsmc_lib}")
@@ -52,10 +59,22 @@ if(HSMC_NEEDS_THREADS)
   string(APPEND HSMC_PC_LIBS_PRIVATE " -lpthread")
 endif()
 string(STRIP "${HSMC_PC_LIBS_PRIVATE}" HSMC_PC_LIBS_PRIVATE)
+# mbedTLS headers outside the default search path (a private build).
+set(HSMC_PC_CFLAGS_EXTRA "")
+if(HSMC_MBEDTLS_INCLUDE_DIR AND NOT HSMC_MBEDTLS_INCLUDE_DIR IN_LIST CMAKE_C_IMPLICIT_INCLUDE_DIRECTORIES)
+  set(HSMC_PC_CFLAGS_EXTRA " -I${HSMC_MBEDTLS_INCLUDE_DIR}")
+endif()
 
 # CMake package. The exported hsmc::hsmc carries the p11-kit include
-# directory and its link dependencies (dl and Threads for the posix port,
-# the token library for the static port).
+# directory and its link dependencies (mbedTLS's crypto library, dl and
+# Threads for the posix port, the token library for the static port).
+# hsmcConfig.cmake recreates hsmc::mbedcrypto, searching first where the
+# build found it.
+if(IS_ABSOLUTE "${HSMC_MBEDCRYPTO_LIBRARY}")
+  get_filename_component(HSMC_MBEDCRYPTO_LIBRARY_DIR "${HSMC_MBEDCRYPTO_LIBRARY}" DIRECTORY)
+else()
+  set(HSMC_MBEDCRYPTO_LIBRARY_DIR "")
+endif()
 install(EXPORT hsmcTargets NAMESPACE hsmc::
         DESTINATION ${HSMC_INSTALL_CMAKEDIR} FILE hsmcTargets.cmake)
 configure_package_config_file(

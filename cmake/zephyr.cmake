@@ -50,4 +50,9 @@ if(CONFIG_HSMC)
   if(HSMC_STATIC_TOKEN_LIB)
     zephyr_library_link_libraries(${HSMC_STATIC_TOKEN_LIB})
   endif()
+  # mbedTLS (key import, X.509): Zephyr's mbedTLS module, enabled with
+  # CONFIG_MBEDTLS, provides the headers and the library as target mbedTLS.
+  if(TARGET mbedTLS)
+    zephyr_library_link_libraries(mbedTLS)
+  endif()
 endif()

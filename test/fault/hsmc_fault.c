@@ -51,7 +51,8 @@ CK_RV C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version,
 
 /*
  * X(name, params, args): a plain forwarding wrapper is generated.
- * S(name): written by hand below (entry point, token-flag masking).
+ * S(name): written by hand below (entry point, token-flag masking,
+ *          attribute overrides).
  */
 #define FAULT_FUNCS(X, S)                                                             \
     X(C_Initialize, (CK_VOID_PTR init_args), (init_args))                             \
@@ -97,7 +98,7 @@ CK_RV C_GetInterface(CK_UTF8CHAR_PTR name, CK_VERSION_PTR version,
     X(C_DestroyObject, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj), (s, obj))          \
     X(C_GetObjectSize, (CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj, CK_ULONG_PTR size), \
       (s, obj, size))                                                                 \
-    X(C_GetAttributeValue, P_OBJ_TMPL, A_OBJ_TMPL)                                    \
+    S(C_GetAttributeValue)                                                            \
     X(C_SetAttributeValue, P_OBJ_TMPL, A_OBJ_TMPL)                                    \
     X(C_FindObjectsInit, (CK_SESSION_HANDLE s, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n),     \
       (s, tmpl, n))                                                                   \
@@ -192,6 +193,14 @@ static unsigned long calls[FAULT_IX_COUNT];
 static CK_FLAGS token_set, token_clear;
 static int close_ix = -1;
 static unsigned close_skip;
+
+/* Boolean attribute values forced into C_GetAttributeValue results. */
+#define FAULT_MAX_OVERRIDES 8
+static struct {
+    CK_ATTRIBUTE_TYPE type;
+    CK_BBOOL value;
+} overrides[FAULT_MAX_OVERRIDES];
+static size_t n_overrides;
 
 static CK_FUNCTION_LIST proxy_list; /* filled once the real module is loaded */
 
@@ -294,6 +303,35 @@ static CK_RV fault_C_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
         info->flags = (info->flags | token_set) & ~token_clear;
         pthread_mutex_unlock(&fault_lock);
     }
+    return rv;
+}
+
+/* The real result, with overridden boolean attributes rewritten. Only
+ * values the token returned (one CK_BBOOL) are touched. */
+static CK_RV fault_C_GetAttributeValue(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE obj,
+                                       CK_ATTRIBUTE_PTR tmpl, CK_ULONG n)
+{
+    CK_RV rv;
+    CK_ULONG i;
+    size_t k;
+
+    if (fault_enter(FAULT_IX_C_GetAttributeValue, &rv)) {
+        return rv;
+    }
+    rv = real->C_GetAttributeValue(s, obj, tmpl, n);
+    if (tmpl == NULL) {
+        return rv;
+    }
+    pthread_mutex_lock(&fault_lock);
+    for (i = 0; i < n; i++) {
+        for (k = 0; k < n_overrides; k++) {
+            if (tmpl[i].type == overrides[k].type && tmpl[i].pValue != NULL &&
+                tmpl[i].ulValueLen == sizeof(CK_BBOOL)) {
+                *(CK_BBOOL *)tmpl[i].pValue = overrides[k].value;
+            }
+        }
+    }
+    pthread_mutex_unlock(&fault_lock);
     return rv;
 }
 
@@ -430,6 +468,7 @@ static void fill_proxy_list(void)
     FAULT_FUNCS(FAULT_LIST_X, FAULT_LIST_S)
     proxy_list.C_GetFunctionList = C_GetFunctionList;
     proxy_list.C_GetTokenInfo = fault_C_GetTokenInfo;
+    proxy_list.C_GetAttributeValue = fault_C_GetAttributeValue;
     proxy_list.version = real->version;
 }
 
@@ -551,6 +590,7 @@ void hsmc_fault_clear(void)
     token_clear = 0;
     close_ix = -1;
     close_skip = 0;
+    n_overrides = 0;
     pthread_mutex_unlock(&fault_lock);
 }
 
@@ -589,5 +629,24 @@ void hsmc_fault_close_sessions_on(const char *fn, unsigned skip)
     pthread_mutex_lock(&fault_lock);
     close_ix = ix;
     close_skip = skip;
+    pthread_mutex_unlock(&fault_lock);
+}
+
+void hsmc_fault_attr_override(CK_ATTRIBUTE_TYPE type, CK_BBOOL value)
+{
+    size_t k;
+    fault_ready();
+    pthread_mutex_lock(&fault_lock);
+    for (k = 0; k < n_overrides && overrides[k].type != type; k++) {
+    }
+    if (k == n_overrides) {
+        if (n_overrides == FAULT_MAX_OVERRIDES) {
+            pthread_mutex_unlock(&fault_lock);
+            fault_die("too many attribute overrides", NULL);
+        }
+        n_overrides++;
+    }
+    overrides[k].type = type;
+    overrides[k].value = value;
     pthread_mutex_unlock(&fault_lock);
 }

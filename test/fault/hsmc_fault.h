@@ -55,6 +55,14 @@ void hsmc_fault_token_flags(CK_FLAGS set, CK_FLAGS clear);
  */
 void hsmc_fault_close_sessions_on(const char *fn, unsigned skip);
 
+/**
+ * From now on, every C_GetAttributeValue result that carries boolean
+ * attribute `type` (on any object) reports `value` instead of the token's
+ * answer, as a token that made a key with unsafe attributes would.
+ * Cleared by hsmc_fault_clear(). At most 8 attributes at once.
+ */
+void hsmc_fault_attr_override(CK_ATTRIBUTE_TYPE type, CK_BBOOL value);
+
 /* ---- Loading the control API from a test ------------------------------ */
 
 typedef void (*hsmc_fault_set_fn)(const char *fn, CK_RV rv, unsigned skip, unsigned count);
@@ -63,6 +71,7 @@ typedef unsigned long (*hsmc_fault_calls_fn)(const char *fn);
 typedef void (*hsmc_fault_reset_counts_fn)(void);
 typedef void (*hsmc_fault_token_flags_fn)(CK_FLAGS set, CK_FLAGS clear);
 typedef void (*hsmc_fault_close_sessions_on_fn)(const char *fn, unsigned skip);
+typedef void (*hsmc_fault_attr_override_fn)(CK_ATTRIBUTE_TYPE type, CK_BBOOL value);
 
 typedef struct hsmc_fault_api {
     void *handle;
@@ -72,6 +81,7 @@ typedef struct hsmc_fault_api {
     hsmc_fault_reset_counts_fn reset_counts;
     hsmc_fault_token_flags_fn token_flags;
     hsmc_fault_close_sessions_on_fn close_sessions_on;
+    hsmc_fault_attr_override_fn attr_override;
 } hsmc_fault_api_t;
 
 #if !defined(HSMC_FAULT_NO_API_LOADER)
@@ -111,7 +121,8 @@ static inline int hsmc_fault_api_open(const char *path, hsmc_fault_api_t *api)
         !hsmc_fault_sym_(api->handle, "hsmc_fault_reset_counts", &api->reset_counts) ||
         !hsmc_fault_sym_(api->handle, "hsmc_fault_token_flags", &api->token_flags) ||
         !hsmc_fault_sym_(api->handle, "hsmc_fault_close_sessions_on",
-                         &api->close_sessions_on)) {
+                         &api->close_sessions_on) ||
+        !hsmc_fault_sym_(api->handle, "hsmc_fault_attr_override", &api->attr_override)) {
         return -1;
     }
     return 0;

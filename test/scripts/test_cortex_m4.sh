@@ -24,10 +24,36 @@ SOURCES=("$SRC"/core/*.c)
 shopt -u nullglob
 [ ${#SOURCES[@]} -gt 0 ] || die "no core/*.c sources to build"
 
+# mbedTLS headers (libmbedtls-dev) through a directory that holds nothing
+# else: -I/usr/include would pull the host's libc headers into a bare-metal
+# build. Debian's configuration is the host's (pthread threading, files,
+# time); MBEDTLS_USER_CONFIG_FILE trims it the way a firmware config would.
+MBEDTLS_HOST_INCLUDE=${HSMC_MBEDTLS_INCLUDE_DIR:-/usr/include}
+[ -f "$MBEDTLS_HOST_INCLUDE/mbedtls/version.h" ] ||
+  die "mbedtls/version.h not found in $MBEDTLS_HOST_INCLUDE (apt-get install libmbedtls-dev)"
+MBEDTLS_FW="$TMP/mbedtls-include"
+mkdir -p "$MBEDTLS_FW"
+ln -s "$MBEDTLS_HOST_INCLUDE/mbedtls" "$MBEDTLS_FW/mbedtls"
+cat >"$MBEDTLS_FW/hsmc_fw_mbedtls.h" <<'EOF_CFG'
+/* Firmware-like trim of the host mbedTLS configuration (test only). */
+#undef MBEDTLS_THREADING_C
+#undef MBEDTLS_THREADING_PTHREAD
+#undef MBEDTLS_FS_IO
+#undef MBEDTLS_HAVE_TIME
+#undef MBEDTLS_HAVE_TIME_DATE
+#undef MBEDTLS_NET_C
+#undef MBEDTLS_TIMING_C
+#define MBEDTLS_NO_PLATFORM_ENTROPY
+#undef MBEDTLS_HAVEGE_C
+#undef MBEDTLS_PSA_ITS_FILE_C
+#undef MBEDTLS_PSA_CRYPTO_STORAGE_C
+EOF_CFG
+
 COMMON=(-Os -std=c99 -ffunction-sections -fdata-sections -Wall -Wextra -pedantic
         -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow -Wformat=2 -Wvla
         -fstack-usage -I"$SRC/include" -I"$SRC/config" -I"$SRC/port"
-        -I"$SRC/core" -I/usr/include/p11-kit-1)
+        -I"$SRC/core" -I/usr/include/p11-kit-1 -I"$MBEDTLS_FW"
+        "-DMBEDTLS_USER_CONFIG_FILE=\"hsmc_fw_mbedtls.h\"")
 
 # cross <label> <gcc> <size> <nm> <flags...>: compile, report, check.
 cross() {
