@@ -18,5 +18,6 @@
 #include "hsmc/object.h"
 #include "hsmc/probe.h"
 #include "hsmc/cbor.h"
+#include "hsmc/key.h"
 
 #endif /* HSMC_H */
