@@ -19,5 +19,6 @@
 #include "hsmc/probe.h"
 #include "hsmc/cbor.h"
 #include "hsmc/key.h"
+#include "hsmc/crypto.h"
 
 #endif /* HSMC_H */
