@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "hsmc/uri.h"
+#include "hsmc_internal.h"
 
 #define URI_SCHEME "pkcs11:"
 #define URI_SCHEME_LEN 7u
@@ -405,14 +405,7 @@ hsmc_err_t hsmc_uri_parse(hsmc_uri_t *uri, const char *text, size_t len)
 
 void hsmc_uri_free(hsmc_uri_t *uri)
 {
-    volatile unsigned char *p;
-    size_t n;
-
     if (uri == NULL)
         return;
-    /* volatile: the struct is usually dead after this, and a plain memset
-     * of dead memory may be dropped, leaving a pin-value behind. */
-    p = (volatile unsigned char *)(void *)uri;
-    for (n = sizeof *uri; n > 0; n--)
-        *p++ = 0;
+    hsmc__wipe(uri, sizeof *uri); /* it may hold a pin-value */
 }
