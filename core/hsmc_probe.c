@@ -203,7 +203,7 @@ typedef struct hsmc_probe_ctx {
     int user;              /* 1: the session is logged in as user */
     CK_RV lost;            /* first loss-of-session result, CKR_OK when none */
     const char *lost_what; /* the call that returned it */
-    int dirty;             /* an operation may still be active on the session */
+    int dirty;             /* an operation or object may be left on the session */
 } hsmc_probe_ctx_t;
 
 /*
@@ -249,11 +249,17 @@ static int hsmc_probe_listed(hsmc_probe_ctx_t *pc, CK_MECHANISM_TYPE mech)
     return rv == CKR_OK;
 }
 
-/* Destroy a probe object (if any) and forget its handle. */
+/*
+ * Destroy a probe object (if any) and forget its handle. If the token
+ * refuses, the session is marked dirty: closing it (hsmc_probe does) makes
+ * the token drop the session objects it created.
+ */
 static void hsmc_probe_destroy(hsmc_probe_ctx_t *pc, CK_OBJECT_HANDLE *obj)
 {
     if (*obj != CK_INVALID_HANDLE) {
-        (void)hsmc_pr(pc, pc->fl->C_DestroyObject(pc->s, *obj), "C_DestroyObject");
+        if (hsmc_pr(pc, pc->fl->C_DestroyObject(pc->s, *obj), "C_DestroyObject") != CKR_OK &&
+            pc->lost == CKR_OK)
+            pc->dirty = 1;
         *obj = CK_INVALID_HANDLE;
     }
 }
@@ -893,12 +899,13 @@ hsmc_err_t hsmc_probe(hsmc_t *h, unsigned flags, hsmc_caps_t *caps)
         }
         hsmc_probe_run(&pc);
         if (pc.lost == CKR_OK && pc.dirty) {
-            /* An operation may still be active: do not hand this session to
-             * the next user. Closing it and reporting it closed makes hsmc
-             * reopen the pool (counted as a recovery); the results stand. */
+            /* An operation may still be active or a probe object undeleted:
+             * do not hand this session to the next user. Closing it drops
+             * its session objects; reporting it closed makes hsmc reopen the
+             * pool (counted as a recovery). The results stand. */
             (void)pc.fl->C_CloseSession(s.handle);
             (void)hsmc_session_end(&s, CKR_SESSION_CLOSED,
-                                   "hsmc_probe (token left an operation active)");
+                                   "hsmc_probe (session left unclean by the token)");
             err = HSMC_OK;
             break;
         }
