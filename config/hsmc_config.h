@@ -69,6 +69,15 @@
 #if defined(CONFIG_HSMC_CBOR_MAX_DEPTH) && !defined(HSMC_CBOR_MAX_DEPTH)
 #define HSMC_CBOR_MAX_DEPTH CONFIG_HSMC_CBOR_MAX_DEPTH
 #endif
+#if defined(CONFIG_HSMC_COSE_SCRATCH_LEN) && !defined(HSMC_COSE_SCRATCH_LEN)
+#define HSMC_COSE_SCRATCH_LEN CONFIG_HSMC_COSE_SCRATCH_LEN
+#endif
+#if defined(CONFIG_HSMC_COSE_CRYPTO_LEN) && !defined(HSMC_COSE_CRYPTO_LEN)
+#define HSMC_COSE_CRYPTO_LEN CONFIG_HSMC_COSE_CRYPTO_LEN
+#endif
+#if defined(CONFIG_HSMC_X509_PK_POOL) && !defined(HSMC_X509_PK_POOL)
+#define HSMC_X509_PK_POOL CONFIG_HSMC_X509_PK_POOL
+#endif
 /* Booleans: Kconfig leaves a disabled bool undefined, so map both ways. */
 #if defined(CONFIG_HSMC) && !defined(HSMC_THREADS)
 #ifdef CONFIG_HSMC_THREADS
@@ -182,6 +191,39 @@
 #define HSMC_CBOR_MAX_DEPTH 8
 #endif
 
+/**
+ * Scratch bytes in every hsmc_cose_t (and stream): holds the AES-GCM
+ * Enc_structure of COSE_Encrypt0/COSE_Encrypt, so their external AAD may
+ * be this minus 32 bytes; the Sig_structure of EdDSA signatures; and the
+ * output of an RSA unwrap through C_Decrypt (the modulus size: 512 covers
+ * RSA-4096).
+ */
+#ifndef HSMC_COSE_SCRATCH_LEN
+#define HSMC_COSE_SCRATCH_LEN 512
+#endif
+
+/**
+ * Bytes reserved in every hsmc_cose_t for mbedTLS's AES-GCM or SHA-2
+ * context (opaque storage, so hsmc's headers need no mbedTLS header).
+ * mbedTLS 2.28 needs 424 on 64-bit hosts, 400 on Cortex-M; hsmc_cose.c
+ * does not compile when the integrator's mbedTLS (e.g. an alternative GCM
+ * implementation) needs more.
+ */
+#ifndef HSMC_COSE_CRYPTO_LEN
+#define HSMC_COSE_CRYPTO_LEN 512
+#endif
+
+/**
+ * Token keys bound to mbedTLS at once (x509/, hsmc_pk_bind): a static pool
+ * of this many key contexts, each holding the public key (an
+ * mbedtls_ecp_keypair or mbedtls_rsa_context, a few hundred bytes) and the
+ * token key's handle. A CSR or certificate issuance holds one entry while
+ * it runs, a TLS configuration one for as long as it is in use.
+ */
+#ifndef HSMC_X509_PK_POOL
+#define HSMC_X509_PK_POOL 4
+#endif
+
 /* ---- Features ------------------------------------------------------ */
 
 /** 1: the session pool and module registry take port mutexes. */
@@ -205,6 +247,15 @@
 #endif
 #if HSMC_CBOR_MAX_DEPTH < 4 || HSMC_CBOR_MAX_DEPTH > 64
 #error "hsmc: HSMC_CBOR_MAX_DEPTH must be between 4 (COSE_Encrypt nests 4 deep) and 64"
+#endif
+#if HSMC_COSE_SCRATCH_LEN < 128
+#error "hsmc: HSMC_COSE_SCRATCH_LEN must be >= 128"
+#endif
+#if HSMC_COSE_CRYPTO_LEN < 64
+#error "hsmc: HSMC_COSE_CRYPTO_LEN must be >= 64"
+#endif
+#if HSMC_X509_PK_POOL < 1
+#error "hsmc: HSMC_X509_PK_POOL must be >= 1"
 #endif
 #if HSMC_DETAIL_LEN < 32
 #error "hsmc: HSMC_DETAIL_LEN must be >= 32"

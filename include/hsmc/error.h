@@ -52,11 +52,18 @@ typedef enum hsmc_err {
     HSMC_ERR_KEY_ATTRS = -32,         /**< the token made a key with unsafe attributes (destroyed) */
     HSMC_ERR_KEY_USAGE = -33,         /**< the key is not allowed this operation (usage flag, type) */
     HSMC_ERR_SIGNATURE = -34,         /**< the signature does not verify */
-    HSMC_ERR_DECRYPT = -35            /**< decryption failed: wrong key, tampered data or wrong AAD */
+    HSMC_ERR_DECRYPT = -35,           /**< decryption failed: wrong key, tampered data or wrong AAD */
+    HSMC_ERR_TRUNCATED = -36,         /**< the stream ended before its last chunk */
+    HSMC_ERR_SEQUENCE = -37,          /**< a stream chunk is out of order, from another stream, or after the last one */
+    HSMC_ERR_POLICY = -38,            /**< refused by the certificate policy (role, root gate, names, validity); the rule is in the detail */
+    HSMC_ERR_CSR = -39,               /**< the CSR is malformed: not DER or PEM, truncated, or bad attributes */
+    HSMC_ERR_CSR_EXT = -40,           /**< the CSR asks for CA powers (cA=TRUE, keyCertSign, cRLSign) its profile does not grant */
+    HSMC_ERR_KEY_WEAK = -41,          /**< the key is too weak for the profile (RSA size or EC curve) */
+    HSMC_ERR_CERT_KEY = -42           /**< the certificate's public key is not the key's */
 } hsmc_err_t;
 
 /** Lowest (most negative) error value; for tables and tests. */
-#define HSMC_ERR_MIN HSMC_ERR_DECRYPT
+#define HSMC_ERR_MIN HSMC_ERR_CERT_KEY
 
 /**
  * One-line English description of an error code, for users.

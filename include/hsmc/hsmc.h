@@ -20,5 +20,6 @@
 #include "hsmc/cbor.h"
 #include "hsmc/key.h"
 #include "hsmc/crypto.h"
+#include "hsmc/cose.h"
 
 #endif /* HSMC_H */
