@@ -26,17 +26,29 @@ typedef enum cli_exit {
     CLI_EXIT_TOKEN = 4,       /* token not found or ambiguous */
     CLI_EXIT_PIN = 5,         /* PIN or login problem (incorrect, locked, final try, none given) */
     CLI_EXIT_OBJECT = 6,      /* object not found or ambiguous */
-    CLI_EXIT_UNSUPPORTED = 7  /* the token cannot do it */
+    CLI_EXIT_UNSUPPORTED = 7, /* the token cannot do it */
+    CLI_EXIT_VERIFY = 8,      /* the signature does not verify */
+    CLI_EXIT_DECRYPT = 9,     /* decryption failed: wrong key or AAD, tampered or truncated data */
+    CLI_EXIT_EXISTS = 10      /* an object with that label already exists */
 } cli_exit_t;
 
 /* Limits of the command-line parser. */
 #define CLI_MAX_CMD_OPTS 24 /* options of one verb */
 #define CLI_MAX_POS 8       /* positional arguments of one verb */
+#define CLI_MAX_MULTI 16    /* values of all repeatable options of one verb */
 
-/* One option of a verb (or a common option). */
+/* Largest input read whole into memory (signing, non-streamed encryption). */
+#define CLI_MEM_MAX ((size_t)256 * 1024 * 1024)
+
+/*
+ * One option of a verb (or a common option). An option whose metavariable
+ * ends in "..." ("LABEL...") may be given more than once; cli_opt_all()
+ * returns every value (cli_opt() the first). Any other option given twice
+ * is a usage error.
+ */
 typedef struct cli_opt {
     const char *name;  /* long name without "--" */
-    char short_name;   /* single-letter alias, 0 when none */
+    char short_name;   /* single-letter alias, 0 when none; never 'p' (refused as a PIN) */
     const char *arg;   /* metavariable shown in help ("FILE"); NULL for a flag */
     const char *help;  /* one line */
 } cli_opt_t;
@@ -66,9 +78,11 @@ typedef struct cli_cmd {
 } cli_cmd_t;
 
 typedef struct cli_group {
-    const char *name;       /* "token" */
+    const char *name;       /* "token"; titles the commands in help when toplevel */
     const char *summary;    /* one line */
     const cli_cmd_t *cmds;  /* terminated by an entry with verb NULL */
+    int toplevel;           /* 1: each verb is a command of its own (`hsmc sign`),
+                               not `hsmc GROUP VERB` */
 } cli_group_t;
 
 /* Everything one invocation knows; a single static instance lives in cli_common.c. */
@@ -88,6 +102,10 @@ typedef struct cli_ctx {
     unsigned cnt[CLI_MAX_CMD_OPTS];
     const char *pos[CLI_MAX_POS];
     unsigned npos;
+    /* Every value of the repeatable options, in command-line order. */
+    const char *multi_val[CLI_MAX_MULTI];
+    int multi_idx[CLI_MAX_MULTI];     /* index into cmd->opts */
+    unsigned nmulti;
     /* The open context and what it was opened with. */
     hsmc_t h;
     int open;
@@ -107,6 +125,14 @@ int cli_main(int argc, char **argv, const cli_group_t *const *groups, size_t ngr
 const char *cli_opt(const cli_ctx_t *c, const char *name);
 /* 1 when the verb flag/option `name` was given. */
 int cli_flag(const cli_ctx_t *c, const char *name);
+/*
+ * Every value of the repeatable verb option `name` ("LABEL..."), in
+ * command-line order: up to cap pointers into out. @return the count.
+ */
+size_t cli_opt_all(const cli_ctx_t *c, const char *name, const char **out, size_t cap);
+
+/* "key gen", or "sign" for a top-level command: for messages. */
+const char *cli_cmd_name(const cli_ctx_t *c);
 
 /*
  * Parse a --object URI into c->object_uri (refusing pin-value) so that
@@ -135,6 +161,9 @@ int cli_logged_in(const cli_ctx_t *c);
  * @return the exit code for err.
  */
 int cli_fail(cli_ctx_t *c, hsmc_err_t err, const char *what);
+
+/* cli_fail() with a hint of the caller's instead of the general one for err. */
+int cli_fail_hint(cli_ctx_t *c, hsmc_err_t err, const char *what, const char *hint);
 
 /* The exit code for an hsmc error. */
 int cli_exit_code(hsmc_err_t err);
@@ -214,9 +243,119 @@ void cli_json_count(cli_json_t *j, const char *key, unsigned long v, int infinit
 void cli_json_flags(cli_json_t *j, const char *key, unsigned long flags,
                     const cli_flag_word_t *t);
 
+/* ---- cli_io.c: files, terminals, PEM ------------------------------------ */
+
+/* Wipe len bytes of p (kept by the compiler). */
+void cli_wipe(void *p, size_t len);
+/* Wipe and free a heap buffer of len bytes (NULL is fine). */
+void cli_free(void *p, size_t len);
+
+/*
+ * Read all of `path` ("-": stdin) into a new heap buffer with one NUL byte
+ * after the data (so text can be used as a C string). More than `max`
+ * bytes is refused. `what` names the option in messages. Free with
+ * cli_free(*buf, *len).
+ * @return CLI_EXIT_OK, or an exit code (message printed).
+ */
+int cli_read_file(const char *path, size_t max, const char *what, unsigned char **buf,
+                  size_t *len);
+
+/* cli_out_open() flags */
+#define CLI_OUT_BINARY 0x1u /* refuse to write to a terminal unless CLI_OUT_FORCE */
+#define CLI_OUT_SECRET 0x2u /* the file gets mode 0600 (plaintext); else 0666 & ~umask */
+#define CLI_OUT_FORCE 0x4u  /* --force: write binary to a terminal anyway */
+
+/*
+ * An output: stdout, or a file written atomically: a temporary file in the
+ * same directory, renamed over `path` by cli_out_commit() only; on failure,
+ * abort or a fatal signal (INT, TERM, HUP, PIPE) it is removed, so a failed
+ * command never leaves a half-written or unauthenticated file.
+ */
+typedef struct cli_out {
+    FILE *f;
+    const char *path; /* NULL: stdout */
+    char tmp[4096];
+    unsigned flags;
+    int failed;
+} cli_out_t;
+
+/* Open path (NULL or "-": stdout). @return CLI_EXIT_OK or an exit code (printed). */
+int cli_out_open(cli_out_t *o, const char *path, unsigned flags);
+/* Write n bytes. @return CLI_EXIT_OK or CLI_EXIT_FAIL (printed; commit then fails). */
+int cli_out_write(cli_out_t *o, const void *p, size_t n);
+/* Finish: flush, fsync and rename into place. @return CLI_EXIT_OK or CLI_EXIT_FAIL. */
+int cli_out_commit(cli_out_t *o);
+/* Give up: the temporary file is removed (stdout: nothing more is written). */
+void cli_out_abort(cli_out_t *o);
+
+/* Base64 of der in 64-column lines. @return CLI_EXIT_OK or CLI_EXIT_FAIL. */
+int cli_base64_write(cli_out_t *o, const unsigned char *der, size_t len);
+/* PEM block "-----BEGIN label-----". @return CLI_EXIT_OK or CLI_EXIT_FAIL. */
+int cli_pem_write(cli_out_t *o, const char *label, const unsigned char *der, size_t len);
+/* Decode base64 text (whitespace ignored) into a new heap buffer. @return 0 or -1. */
+int cli_base64_decode(const unsigned char *text, size_t len, unsigned char **out, size_t *olen);
+
+/*
+ * Find the first PEM block in buf whose label is one of `labels`
+ * (NULL-terminated) and decode it into a new heap buffer *der (free with
+ * cli_free). `label` receives the label of the block found (or the last
+ * one seen).
+ * @return 0 decoded; 1 buf is not PEM (no "-----BEGIN "); -1 malformed;
+ *   -2 the block is encrypted (has headers); -3 no block with a wanted label.
+ */
+int cli_pem_find(const unsigned char *buf, size_t len, const char *const *labels,
+                 unsigned char **der, size_t *der_len, char *label, size_t label_cap);
+
+/* Ask a yes/no question on the controlling terminal. @return 1 for yes. */
+int cli_confirm(const char *question);
+
+/* A progress line on stderr, only when stderr is a terminal and not --quiet. */
+typedef struct cli_progress {
+    const char *what;
+    unsigned long long total; /* bytes; 0 when unknown */
+    long long last;           /* time of the last update */
+    int enabled;
+} cli_progress_t;
+
+void cli_progress_init(cli_progress_t *p, const cli_ctx_t *c, const char *what,
+                       unsigned long long total);
+/* Update at most once a second; `final` ends the line. */
+void cli_progress(cli_progress_t *p, unsigned long long done, int final);
+
+/* ---- cmd_key.c: key helpers the crypto commands share --------------------- */
+
+/* Usage words (sign, verify, ...) for HSMC_USE_* bits. */
+const cli_flag_word_t *cli_usage_words(void);
+/* Key size in bits of an algorithm (0 for HSMC_ALG_NONE). */
+unsigned cli_alg_bits(hsmc_key_alg_t alg);
+int cli_alg_is_aes(hsmc_key_alg_t alg);
+int cli_alg_is_rsa(hsmc_key_alg_t alg);
+/* Parse --<opt> ALG. @return CLI_EXIT_OK or CLI_EXIT_USAGE (printed, with the list). */
+int cli_parse_alg(const char *opt, const char *text, hsmc_key_alg_t *alg);
+/*
+ * A key spec from the verb's --purpose | --alg [--usage] and --id options
+ * (idbuf holds the id). @return CLI_EXIT_OK or CLI_EXIT_USAGE (printed).
+ */
+int cli_key_spec(cli_ctx_t *c, hsmc_key_spec_t *spec, uint8_t *idbuf, size_t idcap);
+/*
+ * A key spec for a key of a known algorithm (import, unwrap): --alg ALG
+ * (required), usage from --purpose (same family) or --usage or the
+ * default, and --id. @return CLI_EXIT_OK or CLI_EXIT_USAGE (printed).
+ */
+int cli_key_spec_for_alg(cli_ctx_t *c, hsmc_key_spec_t *spec, uint8_t *idbuf, size_t idcap);
+/*
+ * Open the key labelled `label`; with latest_ok, a base label without a
+ * key of its own opens its latest version (BASE-vNNNN, noted on stderr).
+ * @return CLI_EXIT_OK or the exit code (printed).
+ */
+int cli_key_open(cli_ctx_t *c, const char *label, hsmc_key_t *key, int latest_ok);
+
 /* ---- groups (one file each) ------------------------------------------- */
 
 extern const cli_group_t cli_group_token;
 extern const cli_group_t cli_group_object;
+extern const cli_group_t cli_group_key;    /* cmd_key.c */
+extern const cli_group_t cli_group_sign;   /* cmd_crypto.c: sign, verify, wrap, unwrap */
+extern const cli_group_t cli_group_cose;   /* cmd_cose.c: encrypt, decrypt */
 
 #endif /* HSMC_CLI_H */

@@ -52,7 +52,10 @@ static const char exit_codes_text[] =
     "  4  token not found, or more than one token matches\n"
     "  5  PIN or login problem: incorrect, locked, final try, expired, no PIN given\n"
     "  6  object not found, or more than one object matches\n"
-    "  7  the token does not support the operation\n";
+    "  7  the token does not support the operation\n"
+    "  8  the signature does not verify (verify)\n"
+    "  9  decryption failed: wrong key or --aad, tampered or truncated input\n"
+    " 10  a key or object with that label already exists\n";
 
 static cli_ctx_t g_ctx;
 
@@ -110,6 +113,14 @@ int cli_exit_code(hsmc_err_t err)
         return CLI_EXIT_OBJECT;
     case HSMC_ERR_UNSUPPORTED:
         return CLI_EXIT_UNSUPPORTED;
+    case HSMC_ERR_SIGNATURE:
+        return CLI_EXIT_VERIFY;
+    case HSMC_ERR_DECRYPT:
+    case HSMC_ERR_TRUNCATED:
+    case HSMC_ERR_SEQUENCE:
+        return CLI_EXIT_DECRYPT;
+    case HSMC_ERR_EXISTS:
+        return CLI_EXIT_EXISTS;
     default:
         return CLI_EXIT_FAIL;
     }
@@ -156,13 +167,34 @@ static const char *hint_for(const cli_ctx_t *c, hsmc_err_t err)
     case HSMC_ERR_MODULE_INIT:
         return "check --module / HSMC_MODULE: it must name the token's PKCS#11 module (.so)";
     case HSMC_ERR_OBJECT_NOT_FOUND:
-        return "run `hsmc object list` to see the objects (private ones need a PIN)";
+        return "run `hsmc key list` or `hsmc object list` to see what is there (private "
+               "objects need a PIN)";
     case HSMC_ERR_OBJECT_AMBIGUOUS:
         return "narrow the selection with --id or --type (or id=/type= in the URI)";
     case HSMC_ERR_UNSUPPORTED:
         return "run `hsmc token test` to see what this token can do";
     case HSMC_ERR_URI:
         return "see RFC 7512; e.g. pkcs11:token=NAME;object=LABEL;type=private";
+    case HSMC_ERR_EXISTS:
+        return "choose another label, delete the old key first (`hsmc key delete LABEL`), or "
+               "make a new version with `hsmc key rotate BASE`";
+    case HSMC_ERR_KEY_USAGE:
+        return "`hsmc key show LABEL` shows what the key may do; use a key made for this "
+               "(e.g. `hsmc key gen --purpose ...`)";
+    case HSMC_ERR_SIGNATURE:
+        return "the data, the signature or the key is not the one that was signed";
+    case HSMC_ERR_DECRYPT:
+        return "check the key and --aad; otherwise the input was changed or cut short";
+    case HSMC_ERR_TRUNCATED:
+        return "the input was cut short (an interrupted copy or download?); nothing after the "
+               "last authenticated chunk can be trusted";
+    case HSMC_ERR_SEQUENCE:
+        return "chunks of the stream were reordered, repeated, or come from another stream";
+    case HSMC_ERR_FORMAT:
+        return "the input is not in the format hsmc expects here (see docs/CLI.md)";
+    case HSMC_ERR_KEY_ATTRS:
+        return "the token made a key hsmc considers unsafe and it was destroyed; see the "
+               "detail line";
     default:
         return NULL;
     }
@@ -170,7 +202,13 @@ static const char *hint_for(const cli_ctx_t *c, hsmc_err_t err)
 
 int cli_fail(cli_ctx_t *c, hsmc_err_t err, const char *what)
 {
-    const char *hint = hint_for(c, err);
+    return cli_fail_hint(c, err, what, NULL);
+}
+
+int cli_fail_hint(cli_ctx_t *c, hsmc_err_t err, const char *what, const char *hint)
+{
+    if (hint == NULL)
+        hint = hint_for(c, err);
     fprintf(stderr, "hsmc: %s: %s (%s)\n", what, hsmc_strerror(err), hsmc_err_name(err));
     /* The context's detail belongs to this error only when it recorded it. */
     if (hsmc_last_err(&c->h) == err) {
@@ -505,7 +543,8 @@ static void put_top_help(FILE *f, const cli_group_t *const *groups, size_t ngrou
 {
     size_t g;
     fputs("Usage: hsmc [OPTIONS] GROUP COMMAND [OPTIONS] [ARGS]\n"
-          "       hsmc help [GROUP [COMMAND]]\n"
+          "       hsmc [OPTIONS] COMMAND [OPTIONS] [ARGS]\n"
+          "       hsmc help [GROUP] [COMMAND]\n"
           "       hsmc --version\n\n"
           "Use keys that never leave a PKCS#11 token (SoftHSM2, TPM 2.0, HSM).\n\n"
           "Commands:\n",
@@ -514,7 +553,10 @@ static void put_top_help(FILE *f, const cli_group_t *const *groups, size_t ngrou
         const cli_cmd_t *k;
         for (k = groups[g]->cmds; k->verb != NULL; k++) {
             char name[40];
-            snprintf(name, sizeof(name), "%s %s", groups[g]->name, k->verb);
+            if (groups[g]->toplevel)
+                snprintf(name, sizeof(name), "%s", k->verb);
+            else
+                snprintf(name, sizeof(name), "%s %s", groups[g]->name, k->verb);
             fprintf(f, "  %-22s  %s\n", name, k->summary);
         }
     }
@@ -533,7 +575,9 @@ static void put_top_help(FILE *f, const cli_group_t *const *groups, size_t ngrou
           "can read the process list.\n\n",
           f);
     fputs(exit_codes_text, f);
-    fputs("\nRun `hsmc GROUP COMMAND --help` for a command's options and examples.\n", f);
+    fputs("\nRun `hsmc GROUP COMMAND --help` (or `hsmc COMMAND --help`) for a command's\n"
+          "options and examples.\n",
+          f);
 }
 
 static void put_group_help(FILE *f, const cli_group_t *g)
@@ -549,8 +593,9 @@ static void put_group_help(FILE *f, const cli_group_t *g)
 
 static void put_cmd_help(FILE *f, const cli_group_t *g, const cli_cmd_t *k)
 {
-    fprintf(f, "Usage: hsmc %s %s %s\n\n%c%s.\n", g->name, k->verb, k->synopsis,
-            toupper((unsigned char)k->summary[0]), k->summary + 1);
+    fprintf(f, "Usage: hsmc %s%s%s %s\n\n%c%s.\n", g->toplevel ? "" : g->name,
+            g->toplevel ? "" : " ", k->verb, k->synopsis, toupper((unsigned char)k->summary[0]),
+            k->summary + 1);
     if (k->help != NULL)
         fprintf(f, "\n%s\n", k->help);
     if (k->pin == CLI_PIN_REQUIRED)
@@ -570,7 +615,8 @@ static void put_cmd_help(FILE *f, const cli_group_t *g, const cli_cmd_t *k)
     if (k->examples != NULL)
         fprintf(f, "\nExamples:\n%s", k->examples);
     fputs("\nExit codes: 0 ok, 1 failed, 2 usage, 3 module, 4 token, 5 PIN, 6 object,\n"
-          "7 unsupported (`hsmc --help` explains them).\n",
+          "7 unsupported, 8 bad signature, 9 cannot decrypt, 10 exists (`hsmc --help`\n"
+          "explains them).\n",
           f);
 }
 
@@ -630,8 +676,27 @@ static const cli_group_t *find_group(const cli_group_t *const *groups, size_t ng
 {
     size_t g;
     for (g = 0; g < ngroups; g++)
-        if (strcmp(groups[g]->name, name) == 0)
+        if (!groups[g]->toplevel && strcmp(groups[g]->name, name) == 0)
             return groups[g];
+    return NULL;
+}
+
+/* A top-level command (`hsmc sign`): its group in *group, or NULL. */
+static const cli_cmd_t *find_toplevel(const cli_group_t *const *groups, size_t ngroups,
+                                      const char *verb, const cli_group_t **group)
+{
+    size_t g;
+    for (g = 0; g < ngroups; g++) {
+        const cli_cmd_t *k;
+        if (!groups[g]->toplevel)
+            continue;
+        for (k = groups[g]->cmds; k->verb != NULL; k++) {
+            if (strcmp(k->verb, verb) == 0) {
+                *group = groups[g];
+                return k;
+            }
+        }
+    }
     return NULL;
 }
 
@@ -650,10 +715,21 @@ static int unknown_group(const char *name, const cli_group_t *const *groups, siz
     const char *best = NULL;
     unsigned bestd = 3;
     for (g = 0; g < ngroups; g++) {
-        unsigned d = edit_distance(name, groups[g]->name);
-        if (d < bestd) {
-            bestd = d;
-            best = groups[g]->name;
+        const cli_cmd_t *k;
+        if (!groups[g]->toplevel) {
+            unsigned d = edit_distance(name, groups[g]->name);
+            if (d < bestd) {
+                bestd = d;
+                best = groups[g]->name;
+            }
+            continue;
+        }
+        for (k = groups[g]->cmds; k->verb != NULL; k++) {
+            unsigned d = edit_distance(name, k->verb);
+            if (d < bestd) {
+                bestd = d;
+                best = k->verb;
+            }
         }
     }
     fputs("hsmc: unknown command '", stderr);
@@ -690,8 +766,7 @@ static int unknown_verb(const cli_group_t *g, const char *verb)
 static void put_help_pointer(const cli_ctx_t *c)
 {
     if (c->cmd != NULL)
-        fprintf(stderr, "hsmc: run `hsmc %s %s --help` for its options\n", c->group->name,
-                c->cmd->verb);
+        fprintf(stderr, "hsmc: run `hsmc %s --help` for its options\n", cli_cmd_name(c));
     else if (c->group != NULL)
         fprintf(stderr, "hsmc: run `hsmc %s --help` for its commands\n", c->group->name);
     else
@@ -737,13 +812,31 @@ static int set_common(cli_ctx_t *c, int idx, const char *val, int *help, int *ve
     return 0;
 }
 
+/* 1 when the option may be repeated (metavariable "NAME..."). */
+static int opt_is_multi(const cli_opt_t *o)
+{
+    size_t n = o->arg != NULL ? strlen(o->arg) : 0;
+    return n > 3 && strcmp(o->arg + n - 3, "...") == 0;
+}
+
 /* Store a verb option. @return 0 or an exit code. */
 static int set_cmd_opt(cli_ctx_t *c, int idx, const char *val)
 {
     const cli_opt_t *o = &c->cmd->opts[idx];
-    if (o->arg != NULL && c->cnt[idx] > 0) {
+    if (opt_is_multi(o)) {
+        if (c->nmulti >= CLI_MAX_MULTI) {
+            cli_err("option --%s: at most %d values", o->name, CLI_MAX_MULTI);
+            return CLI_EXIT_USAGE;
+        }
+        c->multi_val[c->nmulti] = val;
+        c->multi_idx[c->nmulti++] = idx;
+    } else if (o->arg != NULL && c->cnt[idx] > 0) {
         cli_err("option --%s was given twice", o->name);
         return CLI_EXIT_USAGE;
+    }
+    if (c->cnt[idx] > 0 && o->arg != NULL) {
+        c->cnt[idx]++; /* keep the first value for cli_opt() */
+        return 0;
     }
     c->val[idx] = val != NULL ? val : "";
     c->cnt[idx]++;
@@ -838,6 +931,31 @@ int cli_flag(const cli_ctx_t *c, const char *name)
     return cli_opt(c, name) != NULL;
 }
 
+size_t cli_opt_all(const cli_ctx_t *c, const char *name, const char **out, size_t cap)
+{
+    unsigned k;
+    size_t n = 0;
+    int i;
+    if (c->cmd == NULL)
+        return 0;
+    i = find_opt(c->cmd->opts, name, strlen(name), 0);
+    for (k = 0; i >= 0 && k < c->nmulti; k++)
+        if (c->multi_idx[k] == i && n < cap)
+            out[n++] = c->multi_val[k];
+    return n;
+}
+
+const char *cli_cmd_name(const cli_ctx_t *c)
+{
+    static char name[64];
+    if (c->cmd == NULL)
+        return c->group != NULL ? c->group->name : "";
+    if (c->group->toplevel)
+        return c->cmd->verb;
+    snprintf(name, sizeof(name), "%s %s", c->group->name, c->cmd->verb);
+    return name;
+}
+
 int cli_main(int argc, char **argv, const cli_group_t *const *groups, size_t ngroups)
 {
     cli_ctx_t *c = &g_ctx;
@@ -892,6 +1010,8 @@ int cli_main(int argc, char **argv, const cli_group_t *const *groups, size_t ngr
                 continue;
             }
             c->group = find_group(groups, ngroups, a);
+            if (c->group == NULL)
+                c->cmd = find_toplevel(groups, ngroups, a, &c->group);
             if (c->group == NULL)
                 return unknown_group(a, groups, ngroups);
         } else if (c->cmd == NULL) {
@@ -1123,8 +1243,8 @@ int cli_open(cli_ctx_t *c, unsigned flags)
         c->cfg.pin.kind = HSMC_PIN_TTY;
         c->cfg.pin.arg = c->prompt;
     } else if (pin_use == CLI_PIN_REQUIRED || cli_flag(c, "login")) {
-        cli_err("`hsmc %s %s` needs the user PIN and none was given (stdin is not a terminal)",
-                c->group->name, c->cmd->verb);
+        cli_err("`hsmc %s` needs the user PIN and none was given (stdin is not a terminal)",
+                cli_cmd_name(c));
         fprintf(stderr, "hsmc:   hint: %s\n", pin_options_msg);
         return CLI_EXIT_PIN;
     }

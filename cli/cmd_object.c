@@ -180,4 +180,4 @@ static const cli_cmd_t object_cmds[] = {
     {NULL, NULL, NULL, NULL, NULL, NULL, CLI_PIN_NONE, 0, NULL}};
 
 const cli_group_t cli_group_object = {"object", "Find and inspect objects (keys, certificates, data).",
-                                      object_cmds};
+                                      object_cmds, 0};

@@ -578,4 +578,4 @@ static const cli_cmd_t token_cmds[] = {
     {NULL, NULL, NULL, NULL, NULL, NULL, CLI_PIN_NONE, 0, NULL}};
 
 const cli_group_t cli_group_token = {"token", "Inspect the PKCS#11 module and its tokens.",
-                                     token_cmds};
+                                     token_cmds, 0};

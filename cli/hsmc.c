@@ -4,10 +4,14 @@
  */
 #include "cli.h"
 
-/* Add a group: write cmd_<group>.c with a cli_group_t and list it here. */
+/* Add a group: write cmd_<group>.c with a cli_group_t and list it here.
+ * The order is the order of `hsmc --help`. */
 static const cli_group_t *const groups[] = {
     &cli_group_token,
     &cli_group_object,
+    &cli_group_key,
+    &cli_group_sign,
+    &cli_group_cose,
 };
 
 int main(int argc, char **argv)

@@ -1,0 +1,458 @@
+#!/usr/bin/env bash
+# test_cli_crypto.sh: `hsmc sign|verify|wrap|unwrap|encrypt|decrypt` against
+# fresh SoftHSM2 tokens. Signatures are checked by openssl, COSE structures
+# by python3-cbor2, round trips byte for byte.
+#   HSMC_CLI             the hsmc binary (set by ctest)
+#   HSMC_TEST_BINARY_DIR build directory (fallback: $HSMC_TEST_BINARY_DIR/cli/hsmc)
+#   HSMC_TEST_MODULE     SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
+set -euo pipefail
+
+HSMC=${HSMC_CLI:-}
+if [ -z "$HSMC" ]; then
+  HSMC=${HSMC_TEST_BINARY_DIR:-build}/cli/hsmc
+fi
+MODULE=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+PY=/usr/bin/python3
+if [ ! -x "$HSMC" ]; then
+  echo "test_cli_crypto: hsmc binary not found at '$HSMC' (set HSMC_CLI)" >&2
+  exit 1
+fi
+for tool in softhsm2-util pkcs11-tool openssl "$PY"; do
+  command -v "$tool" >/dev/null || { echo "test_cli_crypto: $tool is missing" >&2; exit 1; }
+done
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-cli-crypto.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+mkdir -p "$dir/tokens"
+cat > "$dir/softhsm2.conf" <<CONF
+directories.tokendir = $dir/tokens
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+CONF
+export SOFTHSM2_CONF="$dir/softhsm2.conf"
+unset HSMC_MODULE HSMC_TOKEN HSMC_PIN HSMC_PIN_FILE
+export HSMC_MODULE="$MODULE"
+softhsm2-util --init-token --free --label test --pin 1234 --so-pin 12345678 >/dev/null
+softhsm2-util --init-token --free --label other --pin 1234 --so-pin 12345678 >/dev/null
+printf '1234\n' > "$dir/pin"
+chmod 600 "$dir/pin"
+# Token "test" unless a command says --token other.
+export HSMC_TOKEN=test HSMC_PIN_FILE="$dir/pin"
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() {
+  fail=$((fail + 1))
+  echo "FAIL - $1"
+  if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
+}
+# run CMD...: stdout in $dir/out, stderr in $dir/err, exit code in $rc.
+run() {
+  set +e
+  "$@" > "$dir/out" 2> "$dir/err" < /dev/null
+  rc=$?
+  set -e
+}
+check() {
+  local name=$1 want=$2 outpat=${3:-} errpat=${4:-}
+  if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want"; return; fi
+  if [ -n "$outpat" ] && ! grep -qaE -- "$outpat" "$dir/out"; then bad "$name: stdout lacks /$outpat/"; return; fi
+  if [ -n "$errpat" ] && ! grep -qE -- "$errpat" "$dir/err"; then bad "$name: stderr lacks /$errpat/"; return; fi
+  ok "$name"
+}
+# same NAME FILE1 FILE2
+same() { if cmp -s "$2" "$3"; then ok "$1"; else bad "$1: $2 and $3 differ"; fi; }
+# absent NAME FILE: no FILE and no temporary file next to it.
+absent() {
+  if [ -e "$2" ] || compgen -G "$2.hsmc-*" >/dev/null; then bad "$1: $2 (or a temporary) exists"; else ok "$1"; fi
+}
+# on_tty ANSWER CMD...: run CMD on a pseudo-terminal (stdin, stdout and stderr),
+# type ANSWER once it asks "[y/N]", give up after 20 s. Output in $dir/tty,
+# exit code in $rc.
+on_tty() {
+  set +e
+  "$PY" - "$@" > "$dir/tty" <<'PYEOF'
+import os, pty, select, sys, time
+answer = sys.argv[1].encode()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+out, sent, deadline = b"", False, time.time() + 20
+while time.time() < deadline:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if not r:
+        continue
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    if not sent and answer and b"[y/N]" in out:
+        os.write(fd, answer + b"\n")
+        sent = True
+else:
+    os.kill(pid, 9)
+_, st = os.waitpid(pid, 0)
+sys.stdout.write(out.decode("utf-8", "replace").replace("\r", ""))
+sys.exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 99)
+PYEOF
+  rc=$?
+  set -e
+}
+pycheck() {
+  local name=$1 file=$2 script=$3 msg
+  if msg=$("$PY" -c "$script" "$file" 2>&1); then ok "$name"; else bad "$name: $msg"; fi
+}
+
+H="$HSMC"
+$H key gen --label p256 --alg p256 >/dev/null
+$H key gen --label p384 --alg p384 >/dev/null
+$H key gen --label p521 --alg p521 >/dev/null
+$H key gen --label rsa --alg rsa2048 --usage sign,decrypt,unwrap >/dev/null
+$H key gen --label ed --alg ed25519 >/dev/null
+$H key gen --label kek --purpose kek >/dev/null
+$H key gen --label dk --purpose data >/dev/null
+for k in p256 p384 p521 rsa ed; do $H key export-pub "$k" --out "$dir/$k.pub"; done
+printf 'firmware image 1.2.3\n' > "$dir/msg"
+head -c 5000 /dev/urandom > "$dir/bin"
+cp "$dir/msg" "$dir/tampered"; printf 'X' >> "$dir/tampered"
+
+# ---- sign / verify: bare signatures checked by openssl ------------------------------------
+for spec in p256:ES256:sha256 p384:ES384:sha384 p521:ES512:sha512 rsa:RS256:sha256 \
+            rsa:RS512:sha512 rsa:PS256:sha256 rsa:PS384:sha384 ed:EdDSA:-; do
+  IFS=: read -r key alg hash <<< "$spec"
+  run $H sign --key "$key" --alg "$alg" --file "$dir/msg" --format der --out "$dir/sig.$alg"
+  check "sign $alg --format der" 0
+  case $alg in
+    PS*) v=(openssl dgst "-$hash" -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:digest
+            -verify "$dir/$key.pub" -signature "$dir/sig.$alg" "$dir/msg") ;;
+    EdDSA) v=(openssl pkeyutl -verify -pubin -inkey "$dir/$key.pub" -rawin -in "$dir/msg"
+              -sigfile "$dir/sig.$alg") ;;
+    *) v=(openssl dgst "-$hash" -verify "$dir/$key.pub" -signature "$dir/sig.$alg" "$dir/msg") ;;
+  esac
+  if "${v[@]}" >/dev/null 2>&1; then ok "openssl verifies the $alg signature"; else bad "openssl rejects the $alg signature"; fi
+  run $H verify --key "$key" --alg "$alg" --format der --sig "$dir/sig.$alg" --file "$dir/msg"
+  check "verify $alg --format der" 0 '' "signature valid \\($alg"
+  run $H verify --key "$key" --alg "$alg" --format der --sig "$dir/sig.$alg" --file "$dir/tampered"
+  check "verify $alg, tampered file: exit 8" 8 '' 'does not verify'
+  # COSE_Sign1, attached, verified by the kid and without the token.
+  run $H sign --key "$key" --alg "$alg" --message "payload $alg" --out "$dir/c.$alg"
+  check "sign $alg (COSE_Sign1)" 0
+  run $H verify --sig "$dir/c.$alg" --out "$dir/payload"
+  check "verify $alg COSE_Sign1 by kid" 0 '' "signature valid \\($alg, key '$key'\\)"
+  if [ "$(cat "$dir/payload")" = "payload $alg" ]; then ok "verify --out: the payload"; else bad "verify --out wrote '$(cat "$dir/payload")'"; fi
+  if [ "$alg" != EdDSA ]; then
+    run env -u HSMC_PIN_FILE $H verify --sig "$dir/c.$alg" --pub "$dir/$key.pub"
+    check "verify $alg COSE_Sign1 with --pub (no PIN, no token)" 0 '' 'signature valid'
+  fi
+done
+run $H sign --key p256 --file "$dir/msg" --format raw --out "$dir/sig.raw"
+check "sign --format raw" 0
+[ "$(stat -c %s "$dir/sig.raw")" = 64 ] && ok "raw ECDSA P-256 signature is r||s (64 bytes)" || bad "raw signature is $(stat -c %s "$dir/sig.raw") bytes"
+run $H verify --key p256 --format raw --sig "$dir/sig.raw" --file "$dir/msg"
+check "verify --format raw" 0
+run $H verify --key p256 --format der --sig "$dir/sig.raw" --file "$dir/msg"
+check "raw signature given as der: exit 8 with hint" 8 '' 'was it made with --format raw'
+
+# Default algorithms, digest signing.
+run $H sign --key rsa --file "$dir/msg" --out "$dir/c.def"
+pycheck "COSE_Sign1 default alg for RSA is PS256, kid is the label" "$dir/c.def" "
+import cbor2, sys
+m = cbor2.loads(open(sys.argv[1], 'rb').read())
+assert m.tag == 18 and len(m.value) == 4, m
+prot = cbor2.loads(m.value[0])
+assert prot[1] == -37, prot
+assert m.value[1][4] == b'rsa', m.value[1]
+assert m.value[2] == open('$dir/msg', 'rb').read()
+"
+dig=$(sha256sum "$dir/msg" | cut -c1-64)
+run $H sign --key p256 --digest-hex "$dig" --format der --out "$dir/sig.dig"
+check "sign --digest-hex" 0
+if openssl dgst -sha256 -verify "$dir/p256.pub" -signature "$dir/sig.dig" "$dir/msg" >/dev/null 2>&1; then
+  ok "openssl verifies the --digest-hex signature over the file"; else bad "openssl rejects the --digest-hex signature"; fi
+run $H verify --key p256 --format der --sig "$dir/sig.dig" --digest-hex "$dig"
+check "verify --digest-hex" 0
+run $H sign --key rsa --alg RS256 --digest-hex "$dig" --format der --out "$dir/sig.rdig"
+if openssl dgst -sha256 -verify "$dir/rsa.pub" -signature "$dir/sig.rdig" "$dir/msg" >/dev/null 2>&1; then
+  ok "openssl verifies an RS256 --digest-hex signature"; else bad "openssl rejects the RS256 digest signature"; fi
+run $H sign --key p256 --digest-hex "$dig"
+check "--digest-hex with COSE: exit 2" 2 '' 'goes with --format der or raw'
+run $H sign --key p256 --digest-hex abcd --format der
+check "--digest-hex of the wrong length: exit 2" 2 '' 'needs a 32-byte digest'
+run $H sign --key ed --digest-hex "$dig" --format der
+check "--digest-hex with EdDSA: exit 2" 2 '' 'EdDSA signs the message'
+
+# Detached COSE_Sign1, AAD, tampering.
+run $H sign --key p256 --file "$dir/bin" --detached --aad fw-v1 --out "$dir/det.cose"
+check "sign --detached --aad" 0
+pycheck "detached COSE_Sign1 has a nil payload" "$dir/det.cose" "
+import cbor2, sys
+m = cbor2.loads(open(sys.argv[1], 'rb').read())
+assert m.tag == 18 and m.value[2] is None, m
+"
+run $H verify --sig "$dir/det.cose" --file "$dir/bin" --aad fw-v1
+check "verify detached with the data and AAD" 0
+run $H verify --sig "$dir/det.cose" --file "$dir/msg" --aad fw-v1
+check "verify detached, other data: exit 8" 8
+run $H verify --sig "$dir/det.cose" --file "$dir/bin" --aad fw-v2
+check "verify detached, other AAD: exit 8" 8
+run $H verify --sig "$dir/det.cose" --aad fw-v1
+check "verify detached without the data: exit 2" 2 '' 'is detached'
+"$PY" -c "
+import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[-3] ^= 1; open(sys.argv[2], 'wb').write(b)
+" "$dir/c.ES256" "$dir/c.bad"
+run $H verify --sig "$dir/c.bad"
+check "verify COSE_Sign1 with a flipped signature bit: exit 8" 8
+run $H verify --sig "$dir/c.ES256" --key p384
+check "verify with another key (--key): exit 8" 8
+run $H sign --key dk --message x
+check "sign with a secret key: exit 2" 2 '' 'signatures need a private key'
+run $H sign --key p256 --alg PS256 --message x
+check "sign --alg PS256 with an EC key: exit 2" 2 '' 'does not fit key'
+run $H sign --key p256
+check "sign without data: exit 2" 2 '' 'what to sign'
+on_tty "" "$HSMC" sign --key p256 --message x
+if [ "$rc" = 2 ] && grep -q 'refusing to write binary output to a terminal' "$dir/tty"; then
+  ok "binary signature to a terminal: refused"; else bad "sign to a terminal: exit $rc, $(head -2 "$dir/tty")"; fi
+
+# ---- wrap / unwrap -------------------------------------------------------------------------------
+pkcs11-tool --module "$MODULE" --token-label test --login --pin 1234 --keygen --key-type AES:32 \
+  --extractable --label xk --id 99 --usage-decrypt >/dev/null 2>&1
+run $H wrap --kek kek --key xk --out "$dir/xk.wrapped"
+check "wrap an extractable key (aes-kw)" 0 '' 'aes-kw, 40 bytes'
+[ "$(stat -c %a "$dir/xk.wrapped")" = 600 ] && ok "wrapped key file is 0600" || bad "wrapped key mode $(stat -c %a "$dir/xk.wrapped")"
+run $H unwrap --kek kek --in "$dir/xk.wrapped" --label xk2 --alg aes256 --purpose data
+check "unwrap as a new token key" 0 "^unwrapped aes256 key 'xk2' usage=encrypt, decrypt$"
+run $H key show xk2
+check "unwrapped key is sensitive, not extractable" 0 '^  extractable: +no$'
+run $H encrypt --key xk --message 'wrapped round trip' --out "$dir/xk.cose"
+run $H decrypt --in "$dir/xk.cose" --key xk2
+check "unwrapped key decrypts what the original encrypted" 0 '^wrapped round trip$'
+run $H wrap --kek kek --key xk --mech aes-kwp --out "$dir/xk.kwp"
+check "wrap --mech aes-kwp" 0
+run $H unwrap --kek kek --in "$dir/xk.kwp" --label xk3 --alg aes256 --mech aes-kwp
+check "unwrap --mech aes-kwp" 0
+run $H unwrap --kek kek --in "$dir/xk.kwp" --label xk4 --alg aes256
+check "unwrap with the wrong mechanism fails" 9 '' 'must be those given to `hsmc wrap`'
+run $H wrap --kek rsa --key xk --out "$dir/xk.oaep"
+check "wrap with an RSA key (rsa-oaep)" 0 '' 'rsa-oaep'
+run $H unwrap --kek rsa --in "$dir/xk.oaep" --label xk5 --alg aes256
+check "unwrap with the RSA key" 0
+run $H wrap --kek kek --key dk --out "$dir/dk.wrapped"
+check "wrap a non-extractable key: refused" 1 '' 'not extractable'
+absent "no output file after a refused wrap" "$dir/dk.wrapped"
+run $H unwrap --kek kek --in "$dir/xk.wrapped" --label xk2 --alg aes256
+check "unwrap to an existing label: exit 10" 10
+run $H wrap --kek kek --key xk --mech rsa-oaep
+check "wrap --mech rsa-oaep with an AES KEK: exit 2" 2 '' 'does not fit'
+
+# ---- encrypt / decrypt: kinds ---------------------------------------------------------------------
+run $H encrypt --key dk --message 'hello, token' --out "$dir/text.cose"
+check "encrypt --message (COSE_Encrypt0)" 0
+pycheck "COSE_Encrypt0: tag 16, A256GCM, kid, 12-byte IV" "$dir/text.cose" "
+import cbor2, sys
+m = cbor2.loads(open(sys.argv[1], 'rb').read())
+assert m.tag == 16 and len(m.value) == 3, m
+assert cbor2.loads(m.value[0])[1] == 3, m.value[0]
+assert m.value[1][4] == b'dk' and len(m.value[1][5]) == 12, m.value[1]
+assert b'hello' not in open(sys.argv[1], 'rb').read()
+"
+run $H decrypt --in "$dir/text.cose"
+check "decrypt text to stdout" 0 '^hello, token$'
+printf 'hello, token' > "$dir/text.want"
+same "text restored byte for byte" "$dir/out" "$dir/text.want"
+run $H encrypt --key dk --file "$dir/bin" --out "$dir/bin.cose"
+run $H decrypt --in "$dir/bin.cose" --out "$dir/bin.out"
+check "encrypt/decrypt bytes (--file)" 0
+same "bytes restored" "$dir/bin" "$dir/bin.out"
+[ "$(stat -c %a "$dir/bin.out")" = 600 ] && ok "plaintext file is 0600" || bad "plaintext mode $(stat -c %a "$dir/bin.out")"
+printf '{"device": "gw-7", "keys": [1, 2.5e3, true, null], "nested": {"a": "\\u00e9"}}\n' > "$dir/cfg.json"
+run $H encrypt --key dk --json "$dir/cfg.json" --out "$dir/json.cose"
+run $H decrypt --in "$dir/json.cose" --out "$dir/json.out"
+check "encrypt/decrypt JSON file" 0
+same "JSON restored" "$dir/cfg.json" "$dir/json.out"
+"$PY" -c "import json,sys; json.load(open(sys.argv[1]))" "$dir/json.out" && ok "restored JSON parses" || bad "restored JSON does not parse"
+run $H encrypt --key dk --json '[1, {"x": "y"}]' --out "$dir/json2.cose"
+run $H decrypt --in "$dir/json2.cose"
+check "encrypt --json TEXT" 0 '^\[1, \{"x": "y"\}\]$'
+for badjson in '{"a": }' '[1, 2' '{"a" 1}' 'tru' '{"a": 1} x' "{\"a\": \"$(printf '\001')\"}"; do
+  run $H encrypt --key dk --json "$badjson"
+  check "encrypt --json rejects malformed JSON ($badjson)" 2 '' 'not well-formed JSON'
+done
+on_tty "" "$HSMC" decrypt --in "$dir/bin.cose"
+if [ "$rc" = 2 ] && grep -q 'refusing to write binary output to a terminal' "$dir/tty"; then
+  ok "binary plaintext to a terminal: refused"; else bad "decrypt to a terminal: exit $rc, $(head -2 "$dir/tty")"; fi
+on_tty "" "$HSMC" decrypt --in "$dir/text.cose"
+if [ "$rc" = 0 ] && grep -q 'hello, token' "$dir/tty"; then
+  ok "text plaintext to a terminal: written"; else bad "text to a terminal: exit $rc, $(head -2 "$dir/tty")"; fi
+
+# ---- AAD, wrong key, tampering, truncation -------------------------------------------------------
+run $H encrypt --key dk --message secret --aad device-42 --out "$dir/aad.cose"
+run $H decrypt --in "$dir/aad.cose" --aad device-42
+check "decrypt with the right --aad" 0 '^secret$'
+run $H decrypt --in "$dir/aad.cose" --aad device-43 --out "$dir/aad.out"
+check "decrypt with the wrong --aad: exit 9" 9 '' 'HSMC_ERR_DECRYPT'
+absent "wrong --aad leaves no --out file" "$dir/aad.out"
+run $H decrypt --in "$dir/aad.cose" --out "$dir/aad.out"
+check "decrypt without the --aad: exit 9" 9
+[ -s "$dir/out" ] && bad "wrong AAD wrote to stdout" || ok "wrong AAD writes nothing to stdout"
+run $H decrypt --in "$dir/text.cose" --key xk2
+check "decrypt with another key (--key): exit 9" 9
+"$PY" -c "
+import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[-5] ^= 0x40; open(sys.argv[2], 'wb').write(b)
+" "$dir/bin.cose" "$dir/flip.cose"
+run $H decrypt --in "$dir/flip.cose" --out "$dir/flip.out"
+check "tampered ciphertext: exit 9" 9
+absent "tampered ciphertext leaves no --out file" "$dir/flip.out"
+head -c 3000 "$dir/bin.cose" > "$dir/cut.cose"
+run $H decrypt --in "$dir/cut.cose" --out "$dir/cut.out"
+check "truncated envelope: exit 9" 9 '' 'damaged or cut short'
+absent "truncated envelope leaves no --out file" "$dir/cut.out"
+run $H decrypt --in "$dir/msg"
+check "not an envelope: exit 9" 9 '' 'not an envelope'
+run $H decrypt --in "$dir/c.ES256"
+check "decrypt of a COSE_Sign1: exit 2" 2 '' 'hsmc verify'
+run $H decrypt --in "$dir/nonexistent"
+check "decrypt of a missing file: exit 2" 2 '' 'cannot open'
+
+# ---- envelopes: recipients ------------------------------------------------------------------------
+head -c 32 /dev/urandom > "$dir/shared.key"
+$H key import --label shared-kek --alg aes256 --in "$dir/shared.key" --purpose kek >/dev/null
+$H key import --label shared-kek --alg aes256 --in "$dir/shared.key" --purpose kek --token other >/dev/null
+run $H encrypt --recipient kek --recipient shared-kek --file "$dir/bin" --out "$dir/env.cose"
+check "encrypt with two recipients" 0
+pycheck "COSE_Encrypt: tag 96, two A256KW recipients with kids" "$dir/env.cose" "
+import cbor2, sys
+m = cbor2.loads(open(sys.argv[1], 'rb').read())
+assert m.tag == 96 and len(m.value) == 4, m.tag
+rs = m.value[3]
+assert [r[1][1] for r in rs] == [-5, -5], rs
+assert [r[1][4] for r in rs] == [b'kek', b'shared-kek'], rs
+"
+run $H decrypt --in "$dir/env.cose" --out "$dir/env.out"
+check "decrypt on token test (first recipient)" 0
+same "envelope restored (token test)" "$dir/bin" "$dir/env.out"
+rm -f "$dir/env.out"
+run $H decrypt --in "$dir/env.cose" --out "$dir/env.out" --token other
+check "decrypt on token other (second recipient only)" 0
+same "envelope restored (token other)" "$dir/bin" "$dir/env.out"
+run $H encrypt --recipient kek --message only-kek --out "$dir/kek.cose"
+run $H decrypt --in "$dir/kek.cose" --token other
+check "no key for the recipient on this token: exit 6" 6 '' "select the token that holds it"
+run $H encrypt --recipient rsa --message 'to an RSA key' --out "$dir/rsa.cose"
+run $H decrypt --in "$dir/rsa.cose"
+check "RSA-OAEP recipient round trip" 0 '^to an RSA key$'
+pycheck "RSA recipient alg is RSA-OAEP (-40)" "$dir/rsa.cose" "
+import cbor2, sys
+m = cbor2.loads(open(sys.argv[1], 'rb').read())
+assert m.value[3][0][1][1] == -40, m.value[3]
+"
+run $H encrypt --recipient kek --message armored --base64 --out "$dir/b64.txt"
+if "$PY" -c "import base64,sys; base64.b64decode(open(sys.argv[1]).read(), validate=False)" "$dir/b64.txt"; then ok "--base64 output is base64"; else bad "--base64 output is not base64"; fi
+run $H decrypt --in "$dir/b64.txt"
+check "decrypt --base64 input" 0 '^armored$'
+run $H encrypt --key dk --recipient kek --message x
+check "--key with --recipient: exit 2" 2 '' 'either --key'
+run $H encrypt --recipient p256 --message x
+check "EC recipient: exit 2" 2 '' 'recipients are AES key-encryption keys or RSA keys'
+run $H encrypt --key kek --message x
+check "--key with a KEK (no encrypt usage): hint" 1 '' 'goes with --recipient'
+
+# Versioned keys: the base label encrypts with the latest; old envelopes still open.
+$H key rotate store --purpose data >/dev/null 2>&1
+run $H encrypt --key store --message v1 --out "$dir/v1.cose"
+check "encrypt with a base label uses the latest version" 0 '' "using 'store-v0001'"
+$H key rotate store --purpose data >/dev/null 2>&1
+run $H encrypt --key store --message v2 --out "$dir/v2.cose"
+pycheck "the envelope names the exact version" "$dir/v2.cose" "
+import cbor2, sys
+assert cbor2.loads(open(sys.argv[1], 'rb').read()).value[1][4] == b'store-v0002'
+"
+run $H decrypt --in "$dir/v1.cose"
+check "an envelope from before the rotation still opens" 0 '^v1$'
+
+# ---- streams ---------------------------------------------------------------------------------------
+head -c $((20 * 1024 * 1024)) /dev/urandom > "$dir/big"
+start=$(date +%s.%N)
+run $H encrypt --recipient kek --recipient rsa --file "$dir/big" --out "$dir/big.cose"
+check "encrypt a 20 MiB file" 0
+pycheck "20 MiB input became a stream (nil ciphertext, chunk size, chunks follow)" "$dir/big.cose" "
+import cbor2, sys, io
+f = open(sys.argv[1], 'rb')
+d = cbor2.CBORDecoder(f)
+h = d.decode()
+assert h.tag == 96 and h.value[2] is None, h
+prot = cbor2.loads(h.value[0])
+assert prot[-65537] == 65536, prot
+n = 0
+while f.tell() < len(open(sys.argv[1], 'rb').read()):
+    d.decode(); n += 1
+assert n == 20 * 16 + 1, n
+"
+run $H decrypt --in "$dir/big.cose" --out "$dir/big.out"
+check "decrypt the stream" 0
+same "20 MiB restored byte for byte" "$dir/big" "$dir/big.out"
+end=$(date +%s.%N)
+echo "     (20 MiB encrypt + decrypt: $("$PY" -c "print(round($end - $start, 2))") s)"
+rm -f "$dir/big.out"
+run $H decrypt --in "$dir/big.cose" --out "$dir/big.out" --token test --key rsa
+check "decrypt the stream with the RSA recipient (--key)" 0
+same "stream restored via RSA recipient" "$dir/big" "$dir/big.out"
+rm -f "$dir/big.out"
+mem=$( { /usr/bin/time -f '%M' $H decrypt --in "$dir/big.cose" --out "$dir/big.out" >/dev/null; } 2>&1 | tail -1)
+if [ "$mem" -lt 20000 ]; then ok "stream decrypt peak RSS ${mem} KiB (< 20 MiB input)"; else bad "stream decrypt used ${mem} KiB"; fi
+head -c $((12 * 1024 * 1024 + 77)) "$dir/big.cose" > "$dir/bigcut.cose"
+run $H decrypt --in "$dir/bigcut.cose" --out "$dir/bigcut.out"
+check "truncated stream: exit 9" 9 '' 'HSMC_ERR_TRUNCATED'
+absent "truncated stream leaves no --out file" "$dir/bigcut.out"
+"$PY" -c "
+import cbor2, sys, io
+data = open(sys.argv[1], 'rb').read()
+f = io.BytesIO(data); d = cbor2.CBORDecoder(f)
+items = []
+start = 0
+while f.tell() < len(data):
+    d.decode(); items.append(data[start:f.tell()]); start = f.tell()
+# Drop the last chunk: a stream that ends on a chunk boundary.
+open(sys.argv[3], 'wb').write(b''.join(items[:-1]))
+items[3], items[4] = items[4], items[3]
+open(sys.argv[2], 'wb').write(b''.join(items))
+" "$dir/big.cose" "$dir/swap.cose" "$dir/nolast.cose"
+run $H decrypt --in "$dir/swap.cose" --out "$dir/swap.out"
+check "reordered chunks: exit 9" 9 '' 'HSMC_ERR_SEQUENCE'
+absent "reordered chunks leave no --out file" "$dir/swap.out"
+run $H decrypt --in "$dir/nolast.cose" --out "$dir/nolast.out"
+check "stream without its last chunk: exit 9" 9 '' 'TRUNCATED'
+absent "missing last chunk leaves no --out file" "$dir/nolast.out"
+cat "$dir/msg" | $H encrypt --recipient kek --file - --out "$dir/pipe.cose" 2> "$dir/err" && rc=0 || rc=$?
+run $H decrypt --in "$dir/pipe.cose"
+check "small input from a pipe" 0 '^firmware image'
+run $H encrypt --recipient kek --file "$dir/msg" --stream --aad s --out "$dir/small.cose"
+run $H decrypt --in "$dir/small.cose" --aad s
+check "--stream for a small file" 0 '^firmware image'
+run $H decrypt --in "$dir/small.cose" --aad t --out "$dir/small.out"
+check "stream with the wrong --aad: exit 9" 9
+absent "stream with the wrong --aad leaves no --out file" "$dir/small.out"
+run $H encrypt --key dk --file "$dir/msg" --stream
+check "--stream with --key: exit 2" 2 '' '--stream needs --recipient'
+
+# ---- help --------------------------------------------------------------------------------------------
+for verb in sign verify wrap unwrap encrypt decrypt; do
+  run $H "$verb" --help
+  check "hsmc $verb --help" 0 "^Usage: hsmc $verb "
+  run $H help "$verb"
+  check "hsmc help $verb" 0 "^Usage: hsmc $verb "
+done
+run $H --help
+check "hsmc --help lists encrypt" 0 '^  encrypt '
+check "hsmc --help: exit code 8" 0 '^  8  the signature does not verify'
+check "hsmc --help: exit code 9" 0 '^  9  decryption failed'
+run $H encrpyt
+check "typo of a top-level command: suggestion" 2 '' "did you mean 'encrypt'"
+
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
