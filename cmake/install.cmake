@@ -42,13 +42,16 @@ set(HSMC_PC_LIBS_PRIVATE "")
 foreach(_hsmc_lib IN LISTS _hsmc_links)
   if(_hsmc_lib STREQUAL "Threads::Threads")
     set(HSMC_NEEDS_THREADS TRUE)
-  elseif(_hsmc_lib STREQUAL "hsmc::mbedcrypto")
+  elseif(_hsmc_lib MATCHES "^hsmc::(mbedcrypto|mbedx509|mbedtls)$")
     # -L only when the library is outside the compiler's default search path.
-    get_filename_component(_hsmc_mbed_dir "${HSMC_MBEDCRYPTO_LIBRARY}" DIRECTORY)
-    if(_hsmc_mbed_dir AND NOT _hsmc_mbed_dir IN_LIST CMAKE_C_IMPLICIT_LINK_DIRECTORIES)
+    set(_hsmc_mbed_name "${CMAKE_MATCH_1}")
+    string(TOUPPER "${_hsmc_mbed_name}" _hsmc_mbed_up)
+    get_filename_component(_hsmc_mbed_dir "${HSMC_${_hsmc_mbed_up}_LIBRARY}" DIRECTORY)
+    if(_hsmc_mbed_dir AND NOT _hsmc_mbed_dir IN_LIST CMAKE_C_IMPLICIT_LINK_DIRECTORIES
+       AND NOT HSMC_PC_LIBS_PRIVATE MATCHES " -L${_hsmc_mbed_dir}( |$)")
       string(APPEND HSMC_PC_LIBS_PRIVATE " -L${_hsmc_mbed_dir}")
     endif()
-    string(APPEND HSMC_PC_LIBS_PRIVATE " -lmbedcrypto")
+    string(APPEND HSMC_PC_LIBS_PRIVATE " -l${_hsmc_mbed_name}")
   elseif(_hsmc_lib MATCHES "^[A-Za-z0-9_.+-]+$")
     string(APPEND HSMC_PC_LIBS_PRIVATE " -l${_hsmc_lib}")   # e.g. dl
   elseif(IS_ABSOLUTE "${_hsmc_lib}")
@@ -66,15 +69,17 @@ if(HSMC_MBEDTLS_INCLUDE_DIR AND NOT HSMC_MBEDTLS_INCLUDE_DIR IN_LIST CMAKE_C_IMP
 endif()
 
 # CMake package. The exported hsmc::hsmc carries the p11-kit include
-# directory and its link dependencies (mbedTLS's crypto library, dl and
-# Threads for the posix port, the token library for the static port).
-# hsmcConfig.cmake recreates hsmc::mbedcrypto, searching first where the
-# build found it.
-if(IS_ABSOLUTE "${HSMC_MBEDCRYPTO_LIBRARY}")
-  get_filename_component(HSMC_MBEDCRYPTO_LIBRARY_DIR "${HSMC_MBEDCRYPTO_LIBRARY}" DIRECTORY)
-else()
-  set(HSMC_MBEDCRYPTO_LIBRARY_DIR "")
-endif()
+# directory and its link dependencies (mbedTLS's tls, x509 and crypto
+# libraries, dl and Threads for the posix port, the token library for the
+# static port). hsmcConfig.cmake recreates hsmc::mbedtls, hsmc::mbedx509
+# and hsmc::mbedcrypto, searching first where the build found them.
+foreach(_hsmc_mbed_up MBEDCRYPTO MBEDX509 MBEDTLS)
+  if(IS_ABSOLUTE "${HSMC_${_hsmc_mbed_up}_LIBRARY}")
+    get_filename_component(HSMC_${_hsmc_mbed_up}_LIBRARY_DIR "${HSMC_${_hsmc_mbed_up}_LIBRARY}" DIRECTORY)
+  else()
+    set(HSMC_${_hsmc_mbed_up}_LIBRARY_DIR "")
+  endif()
+endforeach()
 install(EXPORT hsmcTargets NAMESPACE hsmc::
         DESTINATION ${HSMC_INSTALL_CMAKEDIR} FILE hsmcTargets.cmake)
 configure_package_config_file(

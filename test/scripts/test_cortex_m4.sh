@@ -1,5 +1,5 @@
 #!/bin/bash
-# Cross-compile check: the core and the static port build warning-free for
+# Cross-compile check: the core, x509/ and the static port build warning-free for
 # Cortex-M4 (arm-none-eabi, newlib headers) and, when a C library for it is
 # installed, for RV32IMAC. Prints code/data/bss per object, the largest
 # stack frame per object (-fstack-usage), and fails on any warning or on a
@@ -21,6 +21,9 @@ ALLOCATORS='malloc|calloc|realloc|free|strdup|strndup|__strdup|__strndup|realloc
 shopt -s nullglob
 SOURCES=("$SRC"/core/*.c)
 [ -f "$SRC/port/static/hsmc_port_static.c" ] && SOURCES+=("$SRC/port/static/hsmc_port_static.c")
+# x509/ (CSRs, CA, TLS with token keys) builds against the same trimmed
+# mbedTLS configuration: firmware that issues CSRs or does mTLS links it.
+SOURCES+=("$SRC"/x509/*.c)
 shopt -u nullglob
 [ ${#SOURCES[@]} -gt 0 ] || die "no core/*.c sources to build"
 
