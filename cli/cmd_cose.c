@@ -8,6 +8,12 @@
  *                      wraps it. Inputs above a threshold become a stream
  *                      (header + chunks), so memory stays fixed.
  *
+ * The envelope records what the plaintext is in its protected header
+ * (COSE content type, label 3): --message is "text/plain; charset=utf-8",
+ * --json "application/json", --file "application/octet-stream". decrypt
+ * restores that kind: text and JSON may go to a terminal, bytes need
+ * --force there; an envelope without label 3 is bytes.
+ *
  * Failure never leaves plaintext behind: --out files are written to a
  * temporary name and renamed only after everything authenticated; stdout
  * gets non-streamed plaintext only after it authenticated, and streamed
@@ -201,12 +207,31 @@ static int json_valid(const unsigned char *s, size_t n, size_t *err)
 
 /* ---- encrypt: input ---------------------------------------------------------------------- */
 
-/* What the plaintext is; recorded for decrypt once the COSE layer can carry it. */
+/* What the plaintext is: written as the envelope's content type, restored by decrypt. */
 typedef enum data_kind { KIND_BYTES, KIND_TEXT, KIND_JSON } data_kind_t;
 
 static const char *kind_name(data_kind_t k)
 {
     return k == KIND_TEXT ? "text" : k == KIND_JSON ? "JSON" : "bytes";
+}
+
+/* The content type (COSE label 3) encrypt writes for each kind (docs/FORMATS.md). */
+static const char *kind_content_type(data_kind_t k)
+{
+    return k == KIND_TEXT ? "text/plain; charset=utf-8"
+         : k == KIND_JSON ? "application/json"
+                          : "application/octet-stream";
+}
+
+/* 1 when p[0..n) is UTF-8 (RFC 3629: no overlong forms, no surrogates): the
+ * CBOR encoder's text check, in a size-only pass. */
+static int utf8_ok(const unsigned char *p, size_t n)
+{
+    hsmc_cbor_enc_t e;
+    size_t len = 0;
+    hsmc_cbor_enc_init(&e, NULL, 0);
+    (void)hsmc_cbor_put_tstr(&e, (const char *)p, n);
+    return hsmc_cbor_enc_finish(&e, &len) == HSMC_OK;
 }
 
 /* The plaintext: whole in buf, or (a stream) its first len bytes with f holding the rest. */
@@ -267,6 +292,13 @@ static int src_open(cli_ctx_t *c, src_t *s, int may_stream, int force_stream)
     }
     if (msg != NULL) {
         s->kind = KIND_TEXT;
+        if (!utf8_ok((const unsigned char *)msg, strlen(msg))) {
+            /* The envelope will say charset=utf-8. */
+            cli_err("--message: the text is not UTF-8");
+            if (!c->quiet)
+                fputs("hsmc:   hint: encrypt other data with --file FILE (bytes)\n", stderr);
+            return CLI_EXIT_USAGE;
+        }
         s->len = strlen(msg);
         s->buf = (unsigned char *)malloc(s->len + 1);
         if (s->buf == NULL)
@@ -289,6 +321,11 @@ static int src_open(cli_ctx_t *c, src_t *s, int may_stream, int force_stream)
             if (s->buf == NULL)
                 return CLI_EXIT_FAIL;
             memcpy(s->buf, json, s->len + 1);
+        }
+        if (!utf8_ok(s->buf, s->len)) {
+            cli_err("--json: the document is not UTF-8 (RFC 8259 §8.1)");
+            src_close(s);
+            return CLI_EXIT_USAGE;
         }
         if (!json_valid(s->buf, s->len, &bad)) {
             cli_err("--json: not well-formed JSON (at byte %lu)", (unsigned long)bad);
@@ -401,8 +438,11 @@ static int encrypt_whole(cli_ctx_t *c, const hsmc_key_t *key, const hsmc_cose_re
     int rc;
 
     hsmc_cose_init(&cc, &c->h);
-    e = key != NULL ? hsmc_cose_encrypt0(&cc, key, aad_view(c), view(s->buf, s->len), NULL, 0, &n)
-                    : hsmc_cose_encrypt(&cc, r, nr, aad_view(c), view(s->buf, s->len), NULL, 0, &n);
+    e = hsmc_cose_set_content_type(&cc, kind_content_type(s->kind));
+    if (e == HSMC_OK)
+        e = key != NULL
+                ? hsmc_cose_encrypt0(&cc, key, aad_view(c), view(s->buf, s->len), NULL, 0, &n)
+                : hsmc_cose_encrypt(&cc, r, nr, aad_view(c), view(s->buf, s->len), NULL, 0, &n);
     if (e != HSMC_OK && e != HSMC_ERR_BUFFER) {
         hsmc_cose_free(&cc);
         return cli_fail(c, e, "cannot encrypt");
@@ -448,7 +488,9 @@ static int encrypt_stream(cli_ctx_t *c, const hsmc_cose_recipient_t *r, size_t n
     int rc = CLI_EXIT_OK;
 
     hsmc_cose_stream_init(&st, &c->h);
-    e = hsmc_cose_stream_seal_init(&st, r, nr, STREAM_CHUNK, aad_view(c), NULL, 0, &n);
+    e = hsmc_cose_set_content_type(&st.cose, kind_content_type(s->kind));
+    if (e == HSMC_OK)
+        e = hsmc_cose_stream_seal_init(&st, r, nr, STREAM_CHUNK, aad_view(c), NULL, 0, &n);
     if (e == HSMC_OK || e == HSMC_ERR_BUFFER) {
         item = (uint8_t *)malloc(n);
         if (item == NULL) {
@@ -564,7 +606,8 @@ static int cmd_encrypt(cli_ctx_t *c)
         return CLI_EXIT_FAIL;
     }
     if (c->verbose > 0)
-        cli_note(c, "encrypting %s%s", kind_name(s.kind), stream ? " as a stream" : "");
+        cli_note(c, "encrypting %s%s (content type \"%s\")", kind_name(s.kind),
+                 stream ? " as a stream" : "", kind_content_type(s.kind));
     rc = cli_open(c, 0);
     if (rc == CLI_EXIT_OK && label != NULL)
         rc = cli_key_open(c, label, &key, 1);
@@ -648,6 +691,109 @@ static int looks_like_text(const unsigned char *p, size_t n)
                 return 0;
         i += len;
     }
+    return 1;
+}
+
+/* ASCII case-insensitive: does s[0..n) equal lit? */
+static int ieq(const uint8_t *s, size_t n, const char *lit)
+{
+    size_t i;
+    if (n != strlen(lit))
+        return 0;
+    for (i = 0; i < n; i++) {
+        unsigned char a = s[i], b = (unsigned char)lit[i];
+        if (a >= 'A' && a <= 'Z')
+            a = (unsigned char)(a - 'A' + 'a');
+        if (a != b)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * The kind an envelope's content type names. Text: "text/..." media types
+ * and CoAP Content-Format 0; JSON: "application/json", "...+json" and
+ * Content-Format 50; anything else, and no content type (envelopes from
+ * before label 3), is bytes. Parameters (after ';') do not matter.
+ */
+static data_kind_t kind_of(const hsmc_cose_info_t *info)
+{
+    const uint8_t *t = info->content_type.ptr;
+    size_t n = info->content_type.len, i;
+    if (n == 0)
+        return info->content_format == 0 ? KIND_TEXT
+             : info->content_format == 50 ? KIND_JSON
+                                          : KIND_BYTES;
+    for (i = 0; i < n && t[i] != ';'; i++)
+        ;
+    n = i;
+    while (n > 0 && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    if (n > 5 && ieq(t, 5, "text/"))
+        return KIND_TEXT;
+    if (ieq(t, n, "application/json") || (n > 5 && ieq(t + n - 5, 5, "+json")))
+        return KIND_JSON;
+    return KIND_BYTES;
+}
+
+/* The content type for a message: quoted text (bytes outside printable
+ * ASCII become '?', at most 80 shown), the number, or "none". */
+static const char *content_type_text(const hsmc_cose_info_t *info, char *buf, size_t cap)
+{
+    size_t i, o = 0, n = info->content_type.len;
+    if (n == 0 && info->content_format >= 0) {
+        snprintf(buf, cap, "CoAP content-format %ld", (long)info->content_format);
+        return buf;
+    }
+    if (n == 0 || cap < 8)
+        return "none";
+    buf[o++] = '"';
+    for (i = 0; i < n && o + 5 < cap && i < 80; i++) {
+        uint8_t ch = info->content_type.ptr[i];
+        buf[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    if (i < n) {
+        buf[o++] = '.';
+        buf[o++] = '.';
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
+/* The kid for a message: printable ASCII, else '?', at most 64 bytes. */
+static const char *kid_text(const hsmc_cose_info_t *info, char *buf, size_t cap)
+{
+    size_t i, n = info->kid.len < 64 ? info->kid.len : 64;
+    if (cap < n + 1)
+        n = cap - 1;
+    for (i = 0; i < n; i++) {
+        uint8_t ch = info->kid.ptr[i];
+        buf[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* decrypt --json: the envelope must say JSON. @return CLI_EXIT_OK or CLI_EXIT_FAIL (printed). */
+static int want_json(cli_ctx_t *c, const hsmc_cose_info_t *info, data_kind_t kind)
+{
+    char ct[96];
+    if (!cli_flag(c, "json") || kind == KIND_JSON)
+        return CLI_EXIT_OK;
+    cli_err("--json: the envelope holds %s (content type %s), not JSON; nothing written",
+            kind_name(kind), content_type_text(info, ct, sizeof(ct)));
+    return CLI_EXIT_FAIL;
+}
+
+/* 1 when a chunk of streamed text has no control characters but tab, newline and
+ * carriage return (UTF-8 sequences may straddle chunks, so only bytes are checked). */
+static int printable_chunk(const unsigned char *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\t' && p[i] != '\r') || p[i] == 0x7f)
+            return 0;
     return 1;
 }
 
@@ -779,6 +925,7 @@ static const cli_opt_t decrypt_opts[] = {
     {"aad", 0, "TEXT", "the external AAD given to encrypt"},
     {"out", 'o', "FILE", "write the plaintext to FILE, only once all of it authenticated"},
     {"key", 'k', "LABEL", "decrypt with this key instead of the one the envelope names"},
+    {"json", 0, NULL, "require JSON (content type; well-formed unless a stream), else exit 1"},
     {"force", 0, NULL, "write binary plaintext to stdout even when it is a terminal"},
     {NULL, 0, NULL, NULL}};
 
@@ -802,10 +949,12 @@ static int decrypt_whole(cli_ctx_t *c, hsmc_cose_t *cc, msg_type_t type, const u
 {
     hsmc_cose_info_t info;
     uint8_t *pt;
-    size_t cap = 0, n = 0;
+    size_t cap = 0, n = 0, bad = 0;
     hsmc_err_t e;
     cli_out_t out;
-    int rc;
+    data_kind_t kind;
+    char ct[96], kid[72];
+    int rc, binary;
 
     memset(&info, 0, sizeof(info));
     e = type == MSG_ENCRYPT0 ? hsmc_cose_decrypt0(cc, view(msg, len), aad_view(c), 0, NULL, 0,
@@ -827,13 +976,29 @@ static int decrypt_whole(cli_ctx_t *c, hsmc_cose_t *cc, msg_type_t type, const u
         cli_free(pt, cap);
         return decrypt_fail(c, e, "cannot decrypt");
     }
+    kind = kind_of(&info);
     if (c->verbose > 0)
-        cli_note(c, "authenticated %lu bytes (key '%.*s')", (unsigned long)n,
-                 (int)(info.kid.len < 64 ? info.kid.len : 64),
-                 info.kid.ptr != NULL ? (const char *)info.kid.ptr : "");
-    /* Text may go to a terminal; anything else needs --force there. */
+        cli_note(c, "authenticated %lu bytes, kind %s (content type %s, key '%s')",
+                 (unsigned long)n, kind_name(kind), content_type_text(&info, ct, sizeof(ct)),
+                 kid_text(&info, kid, sizeof(kid)));
+    rc = want_json(c, &info, kind);
+    if (rc == CLI_EXIT_OK && cli_flag(c, "json") && !json_valid(pt, n, &bad)) {
+        cli_err("--json: the plaintext is not well-formed JSON (at byte %lu); nothing written",
+                (unsigned long)bad);
+        rc = CLI_EXIT_FAIL;
+    }
+    if (rc != CLI_EXIT_OK) {
+        cli_free(pt, cap);
+        return rc;
+    }
+    /* Text and JSON may go to a terminal; bytes need --force there. The
+     * content type is the sender's word (with an RSA recipient anyone can
+     * send), so text that is not printable is treated as bytes. */
+    binary = kind == KIND_BYTES || !looks_like_text(pt, n);
+    if (binary && kind != KIND_BYTES && c->verbose > 0)
+        cli_note(c, "the %s is not printable UTF-8 text: treated as bytes", kind_name(kind));
     rc = cli_out_open(&out, cli_opt(c, "out"),
-                      CLI_OUT_SECRET | (looks_like_text(pt, n) ? 0u : CLI_OUT_BINARY) |
+                      CLI_OUT_SECRET | (binary ? CLI_OUT_BINARY : 0u) |
                           (cli_flag(c, "force") ? CLI_OUT_FORCE : 0u));
     if (rc == CLI_EXIT_OK) {
         rc = cli_out_write(&out, pt, n);
@@ -854,15 +1019,30 @@ static int decrypt_stream(cli_ctx_t *c, hsmc_cose_stream_t *st, unsigned char *b
     unsigned char *in = NULL, *pt = NULL;
     size_t used = 0, cap, have, pt_cap, n = 0;
     unsigned long long done = 0;
-    int last = 0, rc;
+    int last = 0, rc, tty_text;
     hsmc_err_t e;
     cli_progress_t pr;
     cli_out_t out;
+    data_kind_t kind;
+    char ct[96], kid[72];
 
     memset(&info, 0, sizeof(info));
     e = hsmc_cose_stream_open_init(st, buf, len, &used, aad_view(c), STREAM_CHUNK_MAX, 0, &info);
     if (e != HSMC_OK)
         return decrypt_fail(c, e, "cannot open the encrypted stream");
+    /* The header (content type included) authenticates with the first
+     * chunk: nothing is written before that one opened. */
+    kind = kind_of(&info);
+    if (c->verbose > 0)
+        cli_note(c, "stream, kind %s (content type %s, key '%s', %lu-byte chunks)",
+                 kind_name(kind), content_type_text(&info, ct, sizeof(ct)),
+                 kid_text(&info, kid, sizeof(kid)), (unsigned long)info.chunk);
+    rc = want_json(c, &info, kind);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    /* Streamed text on a terminal is checked chunk by chunk before it is written. */
+    tty_text = kind != KIND_BYTES && cli_opt(c, "out") == NULL && !cli_flag(c, "force") &&
+               isatty(STDOUT_FILENO);
     cap = hsmc_cose_stream_item_max(st);
     pt_cap = info.chunk > 0 ? info.chunk : cap;
     in = (unsigned char *)malloc(cap);
@@ -887,10 +1067,10 @@ static int decrypt_stream(cli_ctx_t *c, hsmc_cose_stream_t *st, unsigned char *b
         cap = have;
     }
     memcpy(in, buf + used, have);
-    /* Streamed plaintext is the exception to "binary needs --force": it is
-     * checked before any chunk is opened. */
+    /* A bytes stream is refused on a terminal before any chunk is opened. */
     rc = cli_out_open(&out, cli_opt(c, "out"),
-                      CLI_OUT_SECRET | CLI_OUT_BINARY | (cli_flag(c, "force") ? CLI_OUT_FORCE : 0u));
+                      CLI_OUT_SECRET | (kind == KIND_BYTES ? CLI_OUT_BINARY : 0u) |
+                          (cli_flag(c, "force") ? CLI_OUT_FORCE : 0u));
     if (rc != CLI_EXIT_OK) {
         free(in);
         cli_free(pt, pt_cap);
@@ -923,6 +1103,15 @@ static int decrypt_stream(cli_ctx_t *c, hsmc_cose_stream_t *st, unsigned char *b
         e = hsmc_cose_stream_open_chunk(st, in, have, &used, pt, pt_cap, &n, &last);
         if (e != HSMC_OK) {
             rc = decrypt_fail(c, e, "cannot decrypt");
+            break;
+        }
+        if (tty_text && !printable_chunk(pt, n)) {
+            cli_err("refusing to write binary output to a terminal: the %s stream holds "
+                    "control characters",
+                    kind_name(kind));
+            if (!c->quiet)
+                fputs("hsmc:   hint: give --out FILE, redirect stdout, or add --force\n", stderr);
+            rc = CLI_EXIT_USAGE;
             break;
         }
         rc = cli_out_write(&out, pt, n);
@@ -1099,14 +1288,18 @@ static const cli_cmd_t cose_cmds[] = {
      "use stays fixed and truncation or reordering is detected.\n\n"
      "--aad TEXT binds context (e.g. a device id) without storing it; decrypt\n"
      "must give the same. The output is binary: --out FILE (written atomically),\n"
-     "stdout when it is not a terminal, or --base64 text.",
+     "stdout when it is not a terminal, or --base64 text.\n\n"
+     "The envelope records the kind of data in its protected (authenticated)\n"
+     "header, COSE content type: --message is \"text/plain; charset=utf-8\" (the\n"
+     "text must be UTF-8), --json \"application/json\", --file\n"
+     "\"application/octet-stream\". decrypt restores it.",
      "  hsmc encrypt --key data --message 'hello' --out hello.cose\n"
      "  hsmc encrypt --key data --json config.json --aad device-42 --out config.cose\n"
      "  hsmc encrypt --recipient backup-kek --recipient escrow-rsa --file db.tar --out "
      "db.tar.cose\n",
      encrypt_opts, CLI_PIN_REQUIRED, 0, cmd_encrypt},
     {"decrypt", "decrypt a COSE envelope (exit code 9 when it does not authenticate)",
-     "--in FILE [--aad TEXT] [--out FILE] [OPTIONS]",
+     "--in FILE [--aad TEXT] [--out FILE] [--json] [OPTIONS]",
      "Opens what `hsmc encrypt` wrote (COSE_Encrypt0, COSE_Encrypt or a stream;\n"
      "binary or base64). The key is the one the envelope names (its kid, a token\n"
      "key label) unless --key is given; an envelope with several recipients opens\n"
@@ -1116,11 +1309,16 @@ static const cli_cmd_t cose_cmds[] = {
      "on failure no FILE appears. On stdout a non-streamed envelope is written\n"
      "only after it authenticated; a stream is written chunk by chunk, each chunk\n"
      "after it authenticated, so a failure part-way leaves the authenticated\n"
-     "beginning on stdout and exit code 9: use --out for all or nothing.\n"
-     "Plaintext that is not text is not written to a terminal unless --force.\n\n"
+     "beginning on stdout and exit code 9: use --out for all or nothing.\n\n"
+     "The kind of data comes back from the envelope's content type: text and\n"
+     "JSON are printed as text, also on a terminal (when printable); bytes, and\n"
+     "envelopes without a content type, are not written to a terminal unless\n"
+     "--force. --json insists on JSON (checked to be well-formed, except in\n"
+     "streams): anything else is exit code 1 with nothing written. -v names the\n"
+     "kind and content type on stderr.\n\n"
      "Exit code 9: wrong key or --aad, tampered, truncated or malformed input.",
      "  hsmc decrypt --in hello.cose\n"
-     "  hsmc decrypt --in config.cose --aad device-42 --out config.json\n"
+     "  hsmc decrypt --in config.cose --aad device-42 --json --out config.json\n"
      "  hsmc decrypt --in db.tar.cose --out db.tar --token escrow\n",
      decrypt_opts, CLI_PIN_REQUIRED, 0, cmd_decrypt},
     {NULL, NULL, NULL, NULL, NULL, NULL, CLI_PIN_NONE, 0, NULL}};

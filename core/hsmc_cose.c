@@ -203,6 +203,38 @@ HSMC_NOINLINE static int hsmc_cose_prot_has(const hsmc_cose_hdrs_t *hd, const ui
     return 0;
 }
 
+/*
+ * Content type (3, RFC 9052 §3.1): a media type as text (UTF-8, checked by
+ * the decoder; not empty) or a CoAP Content-Format number (0..65535).
+ */
+static hsmc_err_t hsmc_cose_ctype(hsmc_cose_t *c, const char *what, hsmc_cbor_dec_t *dec,
+                                  hsmc_cbor_type_t t, hsmc_cose_hdrs_t *hd)
+{
+    uint64_t v = 0;
+
+    if (t == HSMC_CBOR_TSTR) {
+        if (hsmc_cbor_get_tstr(dec, &hd->ctype, &hd->ctype_len) != HSMC_OK)
+            return hsmc__cose_dec_fail(c, what, dec);
+        if (hd->ctype_len == 0)
+            return hsmc__fail(c->h, HSMC_ERR_FORMAT, CKR_OK,
+                              "%s: the content type (3) is empty text", what);
+        return HSMC_OK;
+    }
+    if (t != HSMC_CBOR_UINT)
+        return hsmc__fail(c->h, HSMC_ERR_FORMAT, CKR_OK,
+                          "%s: the content type (3) is neither text nor an unsigned integer",
+                          what);
+    if (hsmc_cbor_get_uint(dec, &v) != HSMC_OK)
+        return hsmc__cose_dec_fail(c, what, dec);
+    if (v > 65535u)
+        return hsmc__fail(c->h, HSMC_ERR_FORMAT, CKR_OK,
+                          "%s: the content type (3) is a number above 65535, not a CoAP "
+                          "Content-Format",
+                          what);
+    hd->cformat = (int64_t)v;
+    return HSMC_OK;
+}
+
 /* Value of a label hsmc understands, type-checked, into *hd. */
 static hsmc_err_t hsmc_cose_value(hsmc_cose_t *c, const char *what, hsmc_cbor_dec_t *dec,
                                   unsigned bit, hsmc_cose_hdrs_t *hd, const uint8_t **crit,
@@ -230,11 +262,7 @@ static hsmc_err_t hsmc_cose_value(hsmc_cose_t *c, const char *what, hsmc_cbor_de
         err = hsmc_cbor_get_raw(dec, crit, crit_len);
         break;
     case HSMC_COSE_H_CTYPE:
-        if (t != HSMC_CBOR_UINT && t != HSMC_CBOR_TSTR)
-            return hsmc__fail(c->h, HSMC_ERR_FORMAT, CKR_OK,
-                              "%s: content type (3) is neither an integer nor text", what);
-        err = hsmc_cbor_skip(dec);
-        break;
+        return hsmc_cose_ctype(c, what, dec, t, hd);
     case HSMC_COSE_H_KID:
         if (t != HSMC_CBOR_BSTR)
             return hsmc__fail(c->h, HSMC_ERR_FORMAT, CKR_OK, "%s: kid (4) is not a byte string",
@@ -536,6 +564,57 @@ void hsmc_cose_set_resolver(hsmc_cose_t *c, hsmc_cose_resolve_fn fn, void *user)
     c->resolve_user = fn != NULL ? user : NULL;
 }
 
+hsmc_err_t hsmc_cose_set_content_type(hsmc_cose_t *c, const char *ct)
+{
+    hsmc_cbor_enc_t e;
+    size_t len, n = 0, i;
+
+    if (c == NULL)
+        return HSMC_ERR_ARG;
+    c->content_type = NULL;
+    c->content_type_len = 0;
+    if (ct == NULL)
+        return HSMC_OK;
+    len = strlen(ct);
+    /* The encoder's UTF-8 check, in a size-only pass. */
+    hsmc_cbor_enc_init(&e, NULL, 0);
+    (void)hsmc_cbor_put_tstr(&e, ct, len);
+    for (i = 0; i < len; i++) {
+        if ((unsigned char)ct[i] < 0x20u || (unsigned char)ct[i] == 0x7fu)
+            break;
+    }
+    if (len == 0 || i < len || hsmc_cbor_enc_finish(&e, &n) != HSMC_OK)
+        return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
+                          "hsmc_cose_set_content_type: the content type must be non-empty UTF-8 "
+                          "text without control characters (a media type such as "
+                          "\"application/json\"); none is set");
+    c->content_type = ct;
+    c->content_type_len = len;
+    return HSMC_OK;
+}
+
+void hsmc__cose_info_reset(hsmc_cose_info_t *info)
+{
+    if (info == NULL)
+        return;
+    memset(info, 0, sizeof *info);
+    info->content_format = -1;
+}
+
+/* The content type of a parsed body for the caller: only a protected one,
+ * since only that one is authenticated. */
+static void hsmc_cose_info_ctype(hsmc_cose_info_t *info, const hsmc_cose_hdrs_t *hd)
+{
+    if (info == NULL || !(hd->prot_have & HSMC_COSE_H_CTYPE))
+        return;
+    if (hd->ctype != NULL) {
+        info->content_type.ptr = (const uint8_t *)hd->ctype;
+        info->content_type.len = hd->ctype_len;
+    } else {
+        info->content_format = hd->cformat;
+    }
+}
+
 void hsmc_cose_free(hsmc_cose_t *c)
 {
     if (c == NULL)
@@ -605,15 +684,65 @@ static hsmc_err_t hsmc_cose_resolve(hsmc_cose_t *c, const uint8_t *kid, size_t k
     return err;
 }
 
+/* ---- The protected bucket hsmc writes ---------------------------------------- */
+
+/*
+ * The map of a body's protected bucket into e: {1: alg}, then for a stream
+ * header (chunk > 0) 2: [-65537], then 3: the context's content type when
+ * set, then -65537: chunk: RFC 8949 bytewise key order (01, 02, 03, 3a..).
+ */
+static void hsmc_cose_prot_map(hsmc_cbor_enc_t *e, const hsmc_cose_t *c, int64_t alg,
+                               size_t chunk)
+{
+    (void)hsmc_cbor_put_map(e, 1u + (chunk != 0 ? 2u : 0u) + (c->content_type != NULL ? 1u : 0u));
+    (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_ALG);
+    (void)hsmc_cbor_put_int(e, alg);
+    if (chunk != 0) {
+        (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_CRIT);
+        (void)hsmc_cbor_put_array(e, 1);
+        (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_CHUNK_SIZE);
+    }
+    if (c->content_type != NULL) {
+        (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_CONTENT_TYPE);
+        (void)hsmc_cbor_put_tstr(e, c->content_type, c->content_type_len);
+    }
+    if (chunk != 0) {
+        (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_CHUNK_SIZE);
+        (void)hsmc_cbor_put_uint(e, (uint64_t)chunk);
+    }
+}
+
+/*
+ * The protected bucket as a bstr into e (written in place, so a long
+ * content type needs no buffer of its own). @return the length of the map
+ * inside the bstr: when e has a buffer and no error, the map is the last
+ * that many bytes written.
+ */
+static size_t hsmc_cose_put_prot(hsmc_cbor_enc_t *e, const hsmc_cose_t *c, int64_t alg,
+                                 size_t chunk)
+{
+    hsmc_cbor_enc_t sz;
+    size_t n = 0;
+
+    hsmc_cbor_enc_init(&sz, NULL, 0);
+    hsmc_cose_prot_map(&sz, c, alg, chunk);
+    (void)hsmc_cbor_enc_finish(&sz, &n); /* an error recurs in e, which is sticky */
+    (void)hsmc_cbor_put_bstr_header(e, n);
+    hsmc_cose_prot_map(e, c, alg, chunk);
+    return n;
+}
+
 /* ---- Enc_structure / Sig_structure ---------------------------------------- */
 
 /*
  * Enc_structure ["Encrypt0"/"Encrypt", protected, external_aad] (RFC 9052
  * §5.3) into the scratch; write 0 only checks that it fits. *len its size.
+ * The protected bucket is prot[0..prot_len) as received, or (own_alg != 0)
+ * the one hsmc writes for content alg own_alg.
  */
 static hsmc_err_t hsmc_cose_enc_structure(hsmc_cose_t *c, const char *fn, const char *context,
-                                          const uint8_t *prot, size_t prot_len, hsmc_view_t aad,
-                                          int write, size_t *len)
+                                          const uint8_t *prot, size_t prot_len, int64_t own_alg,
+                                          hsmc_view_t aad, int write, size_t *len)
 {
     hsmc_cbor_enc_t e;
     hsmc_err_t err;
@@ -621,16 +750,20 @@ static hsmc_err_t hsmc_cose_enc_structure(hsmc_cose_t *c, const char *fn, const 
     hsmc_cbor_enc_init(&e, write ? c->scratch : NULL, sizeof c->scratch);
     (void)hsmc_cbor_put_array(&e, 3);
     (void)hsmc_cbor_put_tstr(&e, context, strlen(context));
-    (void)hsmc_cbor_put_bstr(&e, prot, prot_len);
+    if (own_alg != 0)
+        (void)hsmc_cose_put_prot(&e, c, own_alg, 0);
+    else
+        (void)hsmc_cbor_put_bstr(&e, prot, prot_len);
     (void)hsmc_cbor_put_bstr(&e, aad.ptr, aad.len);
     err = hsmc_cbor_enc_finish(&e, len);
     if (err == HSMC_OK && *len > sizeof c->scratch)
         err = HSMC_ERR_BUFFER;
     if (err == HSMC_ERR_BUFFER)
         return hsmc__fail(c->h, HSMC_ERR_LIMIT, CKR_OK,
-                          "%s: the Enc_structure (protected header and %lu bytes of external "
+                          "%s: the Enc_structure (protected header%s and %lu bytes of external "
                           "AAD) takes %lu bytes; HSMC_COSE_SCRATCH_LEN is %u",
-                          fn, (unsigned long)aad.len, (unsigned long)*len,
+                          fn, own_alg != 0 && c->content_type != NULL ? " with the content type" : "",
+                          (unsigned long)aad.len, (unsigned long)*len,
                           (unsigned)HSMC_COSE_SCRATCH_LEN);
     if (err != HSMC_OK)
         return hsmc__fail(c->h, err, CKR_OK, "%s: cannot encode the Enc_structure", fn);
@@ -742,7 +875,6 @@ hsmc_err_t hsmc_cose_encrypt0(hsmc_cose_t *c, const hsmc_key_t *key, hsmc_view_t
                               hsmc_view_t pt, uint8_t *out, size_t cap, size_t *out_len)
 {
     static const char fn[] = "hsmc_cose_encrypt0";
-    uint8_t prot[3];
     uint8_t *ivp, *ctp;
     hsmc_cbor_enc_t e;
     size_t need = 0, elen = 0, olen = 0;
@@ -764,10 +896,7 @@ hsmc_err_t hsmc_cose_encrypt0(hsmc_cose_t *c, const hsmc_key_t *key, hsmc_view_t
         return hsmc__fail(c->h, HSMC_ERR_UNSUPPORTED, CKR_OK,
                           "%s: the size of AES key '%s' is unknown, so no alg can be named", fn,
                           key->priv.label);
-    prot[0] = 0xa1; /* {1: alg} */
-    prot[1] = 0x01;
-    prot[2] = (uint8_t)alg;
-    err = hsmc_cose_enc_structure(c, fn, "Encrypt0", prot, sizeof prot, aad, 0, &elen);
+    err = hsmc_cose_enc_structure(c, fn, "Encrypt0", NULL, 0, alg, aad, 0, &elen);
     if (err != HSMC_OK)
         return err;
     if (pt.len > SIZE_MAX / 2)
@@ -775,7 +904,7 @@ hsmc_err_t hsmc_cose_encrypt0(hsmc_cose_t *c, const hsmc_key_t *key, hsmc_view_t
     hsmc_cbor_enc_init(&e, out, cap);
     (void)hsmc_cbor_put_tag(&e, HSMC_COSE_TAG_ENCRYPT0);
     (void)hsmc_cbor_put_array(&e, 3);
-    (void)hsmc_cbor_put_bstr(&e, prot, sizeof prot);
+    (void)hsmc_cose_put_prot(&e, c, alg, 0);
     (void)hsmc_cbor_put_map(&e, 2);
     (void)hsmc_cbor_put_int(&e, HSMC_COSE_HDR_KID);
     (void)hsmc_cbor_put_bstr(&e, (const uint8_t *)key->priv.label, key->priv.label_len);
@@ -794,7 +923,7 @@ hsmc_err_t hsmc_cose_encrypt0(hsmc_cose_t *c, const hsmc_key_t *key, hsmc_view_t
         return hsmc__fail(c->h, HSMC_ERR_BUFFER, CKR_OK,
                           "%s: the COSE_Encrypt0 takes %lu bytes; the buffer has %lu", fn,
                           (unsigned long)need, (unsigned long)cap);
-    err = hsmc_cose_enc_structure(c, fn, "Encrypt0", prot, sizeof prot, aad, 1, &elen);
+    err = hsmc_cose_enc_structure(c, fn, "Encrypt0", NULL, 0, alg, aad, 1, &elen);
     if (err == HSMC_OK)
         err = hsmc_gcm_encrypt(c->h, key, c->scratch, elen, pt.ptr, pt.len, ivp, ctp,
                                pt.len + HSMC_GCM_TAG_LEN, &olen);
@@ -885,17 +1014,17 @@ hsmc_err_t hsmc_cose_decrypt0(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, 
         return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
                           "%s: msg and out_len must be given, and aad bytes for a non-zero length",
                           fn);
-    if (info != NULL)
-        memset(info, 0, sizeof *info);
+    hsmc__cose_info_reset(info);
     err = hsmc_cose_parse0(c, fn, msg, flags, &hd, &ct);
     if (err == HSMC_OK)
-        err = hsmc_cose_enc_structure(c, fn, "Encrypt0", hd.prot, hd.prot_len, aad, 0, &elen);
+        err = hsmc_cose_enc_structure(c, fn, "Encrypt0", hd.prot, hd.prot_len, 0, aad, 0, &elen);
     if (err != HSMC_OK)
         goto done;
     if (info != NULL) {
         info->alg = (int)hd.alg;
         info->kid.ptr = hd.kid;
         info->kid.len = hd.kid_len;
+        hsmc_cose_info_ctype(info, &hd);
     }
     *out_len = ct.len; /* tokens want room for the tag */
     if (out == NULL)
@@ -918,7 +1047,7 @@ hsmc_err_t hsmc_cose_decrypt0(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, 
                          hsmc__cose_kid_text(hd.kid, hd.kid_len, txt, sizeof txt), (long)hd.alg);
         goto done;
     }
-    err = hsmc_cose_enc_structure(c, fn, "Encrypt0", hd.prot, hd.prot_len, aad, 1, &elen);
+    err = hsmc_cose_enc_structure(c, fn, "Encrypt0", hd.prot, hd.prot_len, 0, aad, 1, &elen);
     if (err == HSMC_OK)
         err = hsmc_gcm_decrypt(c->h, &c->key, c->scratch, elen, hd.iv, ct.ptr, ct.len, out, cap,
                                out_len);
@@ -1003,27 +1132,6 @@ static hsmc_err_t hsmc_cose_wrapped_len(hsmc_cose_t *c, const hsmc_cose_recipien
     return hsmc_wrap_bytes(c->h, r->key, mech, c->cek, HSMC_COSE_CEK_LEN, NULL, 0, len);
 }
 
-/* Body protected bucket: {1: A256GCM} or, for a stream header,
- * {1: A256GCM, 2: [-65537], -65537: chunk}. @return its length. */
-static size_t hsmc_cose_body_prot(uint8_t *p, size_t cap, size_t chunk)
-{
-    hsmc_cbor_enc_t e;
-    size_t n = 0;
-
-    hsmc_cbor_enc_init(&e, p, cap);
-    (void)hsmc_cbor_put_map(&e, chunk != 0 ? 3u : 1u);
-    (void)hsmc_cbor_put_int(&e, HSMC_COSE_HDR_ALG);
-    (void)hsmc_cbor_put_int(&e, HSMC_COSE_A256GCM);
-    if (chunk != 0) {
-        (void)hsmc_cbor_put_int(&e, HSMC_COSE_HDR_CRIT);
-        (void)hsmc_cbor_put_array(&e, 1);
-        (void)hsmc_cbor_put_int(&e, HSMC_COSE_HDR_CHUNK_SIZE);
-        (void)hsmc_cbor_put_int(&e, HSMC_COSE_HDR_CHUNK_SIZE);
-        (void)hsmc_cbor_put_uint(&e, (uint64_t)chunk);
-    }
-    return hsmc_cbor_enc_finish(&e, &n) == HSMC_OK ? n : 0;
-}
-
 /*
  * Emit the COSE_Encrypt into e. write 0: sizes only (e may have a NULL
  * buffer). write 1: c->cek and iv are set, the Enc_structure (elen bytes)
@@ -1032,9 +1140,8 @@ static size_t hsmc_cose_body_prot(uint8_t *p, size_t cap, size_t chunk)
  */
 HSMC_NOINLINE static hsmc_err_t hsmc_cose_emit(hsmc_cose_t *c, const char *fn, hsmc_cbor_enc_t *e,
                                                const hsmc_cose_recipient_t *r, size_t n,
-                                               const uint8_t *prot, size_t prot_len, size_t chunk,
-                                               hsmc_view_t pt, const uint8_t *iv, size_t elen,
-                                               int write)
+                                               size_t chunk, hsmc_view_t pt, const uint8_t *iv,
+                                               size_t elen, int write)
 {
     size_t i, wlen = 0, got = 0, kek_len;
     uint8_t *p;
@@ -1042,7 +1149,7 @@ HSMC_NOINLINE static hsmc_err_t hsmc_cose_emit(hsmc_cose_t *c, const char *fn, h
 
     (void)hsmc_cbor_put_tag(e, HSMC_COSE_TAG_ENCRYPT);
     (void)hsmc_cbor_put_array(e, 4);
-    (void)hsmc_cbor_put_bstr(e, prot, prot_len);
+    (void)hsmc_cose_put_prot(e, c, HSMC_COSE_A256GCM, chunk);
     (void)hsmc_cbor_put_map(e, 1);
     (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_IV);
     (void)hsmc_cbor_put_bstr(e, iv, HSMC_GCM_IV_LEN);
@@ -1091,9 +1198,8 @@ hsmc_err_t hsmc__cose_write_encrypt(hsmc_cose_t *c, const char *fn, const hsmc_c
                                     uint8_t *out, size_t cap, size_t *out_len,
                                     uint8_t iv_out[HSMC_GCM_IV_LEN])
 {
-    uint8_t prot[24];
     uint8_t iv[HSMC_GCM_IV_LEN];
-    size_t i, prot_len, need = 0, elen = 0, kek_len;
+    size_t i, need = 0, elen = 0, kek_len;
     hsmc_cbor_enc_t e;
     hsmc_err_t err;
 
@@ -1118,17 +1224,15 @@ hsmc_err_t hsmc__cose_write_encrypt(hsmc_cose_t *c, const char *fn, const hsmc_c
     }
     if (pt.len > SIZE_MAX / 2)
         return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK, "%s: the plaintext is too long", fn);
-    prot_len = hsmc_cose_body_prot(prot, sizeof prot, chunk);
-    if (prot_len == 0)
-        return hsmc__fail(c->h, HSMC_ERR_INTERNAL, CKR_OK, "%s: protected header", fn);
     if (chunk == 0) {
-        err = hsmc_cose_enc_structure(c, fn, "Encrypt", prot, prot_len, aad, 0, &elen);
+        err = hsmc_cose_enc_structure(c, fn, "Encrypt", NULL, 0, HSMC_COSE_A256GCM, aad, 0,
+                                      &elen);
         if (err != HSMC_OK)
             return err;
     }
     memset(iv, 0, sizeof iv);
     hsmc_cbor_enc_init(&e, NULL, 0);
-    err = hsmc_cose_emit(c, fn, &e, r, n, prot, prot_len, chunk, pt, iv, 0, 0);
+    err = hsmc_cose_emit(c, fn, &e, r, n, chunk, pt, iv, 0, 0);
     if (err == HSMC_OK)
         err = hsmc_cbor_enc_finish(&e, &need);
     if (err != HSMC_OK)
@@ -1146,7 +1250,8 @@ hsmc_err_t hsmc__cose_write_encrypt(hsmc_cose_t *c, const char *fn, const hsmc_c
     if (err == HSMC_OK)
         err = hsmc_random(c->h, iv, sizeof iv);
     if (err == HSMC_OK && chunk == 0)
-        err = hsmc_cose_enc_structure(c, fn, "Encrypt", prot, prot_len, aad, 1, &elen);
+        err = hsmc_cose_enc_structure(c, fn, "Encrypt", NULL, 0, HSMC_COSE_A256GCM, aad, 1,
+                                      &elen);
     if (err == HSMC_OK && chunk == 0) {
         err = hsmc__cose_gcm_key(c, c->cek, HSMC_COSE_CEK_LEN);
         if (err != HSMC_OK)
@@ -1154,7 +1259,7 @@ hsmc_err_t hsmc__cose_write_encrypt(hsmc_cose_t *c, const char *fn, const hsmc_c
     }
     if (err == HSMC_OK) {
         hsmc_cbor_enc_init(&e, out, cap);
-        err = hsmc_cose_emit(c, fn, &e, r, n, prot, prot_len, chunk, pt, iv, elen, 1);
+        err = hsmc_cose_emit(c, fn, &e, r, n, chunk, pt, iv, elen, 1);
         if (err == HSMC_OK && (hsmc_cbor_enc_finish(&e, out_len) != HSMC_OK || *out_len != need))
             err = hsmc__fail(c->h, HSMC_ERR_INTERNAL, CKR_OK,
                              "%s: the message changed size between passes", fn);
@@ -1411,6 +1516,7 @@ hsmc_err_t hsmc__cose_open_encrypt(hsmc_cose_t *c, const char *fn, const uint8_t
     if (info != NULL) {
         info->alg = (int)hd->alg;
         info->chunk = stream ? (size_t)hd->chunk : 0u;
+        hsmc_cose_info_ctype(info, hd);
     }
     err = hsmc_cose_recipients(c, fn, rp, rl, 0, *cek_len, NULL);
     if (err != HSMC_OK || size_only)
@@ -1433,11 +1539,10 @@ hsmc_err_t hsmc_cose_decrypt(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, u
         return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
                           "%s: msg and out_len must be given, and aad bytes for a non-zero length",
                           fn);
-    if (info != NULL)
-        memset(info, 0, sizeof *info);
+    hsmc__cose_info_reset(info);
     err = hsmc__cose_open_encrypt(c, fn, msg.ptr, msg.len, flags, 0, 1, &hd, &ct, &cek_len, NULL);
     if (err == HSMC_OK)
-        err = hsmc_cose_enc_structure(c, fn, "Encrypt", hd.prot, hd.prot_len, aad, 0, &elen);
+        err = hsmc_cose_enc_structure(c, fn, "Encrypt", hd.prot, hd.prot_len, 0, aad, 0, &elen);
     if (err != HSMC_OK)
         goto done;
     *out_len = ct.len - HSMC_GCM_TAG_LEN;
@@ -1451,7 +1556,7 @@ hsmc_err_t hsmc_cose_decrypt(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, u
     }
     err = hsmc__cose_open_encrypt(c, fn, msg.ptr, msg.len, flags, 0, 0, &hd, &ct, &cek_len, info);
     if (err == HSMC_OK)
-        err = hsmc_cose_enc_structure(c, fn, "Encrypt", hd.prot, hd.prot_len, aad, 1, &elen);
+        err = hsmc_cose_enc_structure(c, fn, "Encrypt", hd.prot, hd.prot_len, 0, aad, 1, &elen);
     if (err == HSMC_OK) {
         err = hsmc__cose_gcm_key(c, c->cek, cek_len);
         if (err != HSMC_OK)
@@ -1534,10 +1639,10 @@ hsmc_err_t hsmc_cose_sign1(hsmc_cose_t *c, const hsmc_key_t *key, int alg, hsmc_
                            size_t *out_len)
 {
     static const char fn[] = "hsmc_cose_sign1";
-    uint8_t prot[8];
     hsmc_sig_alg_t sa;
     hsmc_cbor_enc_t e;
     size_t prot_len = 0, slen = 0, got = 0, need = 0;
+    const uint8_t *prot = NULL;
     uint8_t *sig;
     hsmc_err_t err;
 
@@ -1555,19 +1660,15 @@ hsmc_err_t hsmc_cose_sign1(hsmc_cose_t *c, const hsmc_key_t *key, int alg, hsmc_
         return hsmc__fail(c->h, HSMC_ERR_UNSUPPORTED, CKR_OK,
                           "%s: no COSE signature algorithm for alg %d and key '%s'", fn, alg,
                           key->priv.label);
-    hsmc_cbor_enc_init(&e, prot, sizeof prot);
-    (void)hsmc_cbor_put_map(&e, 1);
-    (void)hsmc_cbor_put_int(&e, HSMC_COSE_HDR_ALG);
-    (void)hsmc_cbor_put_int(&e, alg);
-    if (hsmc_cbor_enc_finish(&e, &prot_len) != HSMC_OK)
-        return hsmc__fail(c->h, HSMC_ERR_INTERNAL, CKR_OK, "%s: protected header", fn);
     err = hsmc_cose_sig_len(c, key, sa, &slen);
     if (err != HSMC_OK)
         return err;
     hsmc_cbor_enc_init(&e, out, cap);
     (void)hsmc_cbor_put_tag(&e, HSMC_COSE_TAG_SIGN1);
     (void)hsmc_cbor_put_array(&e, 4);
-    (void)hsmc_cbor_put_bstr(&e, prot, prot_len);
+    prot_len = hsmc_cose_put_prot(&e, c, alg, 0);
+    if (out != NULL && e.err == HSMC_OK)
+        prot = out + e.len - prot_len; /* signed from where it was written */
     (void)hsmc_cbor_put_map(&e, 1);
     (void)hsmc_cbor_put_int(&e, HSMC_COSE_HDR_KID);
     (void)hsmc_cbor_put_bstr(&e, (const uint8_t *)key->priv.label, key->priv.label_len);
@@ -1583,7 +1684,7 @@ hsmc_err_t hsmc_cose_sign1(hsmc_cose_t *c, const hsmc_key_t *key, int alg, hsmc_
         return hsmc__fail(c->h, err, CKR_OK, "%s: the message would be too long", fn);
     if (out == NULL)
         return HSMC_OK;
-    if (err != HSMC_OK)
+    if (err != HSMC_OK || prot == NULL)
         return hsmc__fail(c->h, HSMC_ERR_BUFFER, CKR_OK,
                           "%s: the COSE_Sign1 takes %lu bytes; the buffer has %lu", fn,
                           (unsigned long)need, (unsigned long)cap);
@@ -1764,6 +1865,7 @@ static void hsmc_cose_sig_info(hsmc_cose_info_t *info, const hsmc_cose_hdrs_t *h
     info->kid.ptr = hd->kid;
     info->kid.len = hd->kid_len;
     info->payload = payload;
+    hsmc_cose_info_ctype(info, hd);
 }
 
 hsmc_err_t hsmc_cose_verify1(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad,
@@ -1780,8 +1882,7 @@ hsmc_err_t hsmc_cose_verify1(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad,
     if (msg.ptr == NULL || !HSMC_VIEW_OK(aad))
         return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
                           "%s: msg must be given, and aad bytes for a non-zero length", fn);
-    if (info != NULL)
-        memset(info, 0, sizeof *info);
+    hsmc__cose_info_reset(info);
     err = hsmc_cose_parse1(c, fn, msg, flags, detached, &hd, &payload, &sig, &sa);
     if (err == HSMC_OK)
         err = hsmc_cose_resolve(c, hd.kid, hd.kid_len);
@@ -1810,8 +1911,7 @@ hsmc_err_t hsmc_cose_verify1_spki(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t s
         return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
                           "%s: msg and spki must be given, and aad bytes for a non-zero length",
                           fn);
-    if (info != NULL)
-        memset(info, 0, sizeof *info);
+    hsmc__cose_info_reset(info);
     err = hsmc_cose_parse1(c, fn, msg, flags, detached, &hd, &payload, &sig, &sa);
     if (err != HSMC_OK)
         return err;

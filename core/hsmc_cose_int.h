@@ -40,6 +40,9 @@ typedef struct hsmc_cose_hdrs {
     size_t kid_len;
     const uint8_t *iv;
     size_t iv_len;
+    const char *ctype;  /* content type (3) as text, else NULL */
+    size_t ctype_len;
+    int64_t cformat;    /* content type (3) as a CoAP Content-Format, else 0 */
     int64_t alg;
     uint64_t chunk;
     unsigned have;      /* HSMC_COSE_H_* present in either bucket */
@@ -67,12 +70,15 @@ hsmc_err_t hsmc__cose_tag(hsmc_cose_t *c, const char *what, hsmc_cbor_dec_t *dec
 hsmc_err_t hsmc__cose_headers(hsmc_cose_t *c, const char *what, hsmc_cbor_dec_t *dec,
                               unsigned allowed, hsmc_cose_hdrs_t *hd);
 
+/** Clear *info (NULL is ignored): no content type, content_format -1. */
+void hsmc__cose_info_reset(hsmc_cose_info_t *info);
+
 /** Printable form of a kid for messages: its text when printable, else hex. */
 const char *hsmc__cose_kid_text(const uint8_t *kid, size_t len, char *buf, size_t cap);
 
 /**
  * Write a COSE_Encrypt for r[0..n): content under a fresh CEK and IV from
- * the token RNG. chunk 0: ciphertext of pt with external aad (Enc_structure
+ * the token RNG; the protected bucket carries c's content type when set. chunk 0: ciphertext of pt with external aad (Enc_structure
  * in the scratch). chunk > 0: a stream header (nil ciphertext, chunk size
  * in the protected bucket); the CEK is left in c->cek and the base IV in
  * iv_out for the caller. out NULL: size only. out is wiped on failure.

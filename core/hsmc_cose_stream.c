@@ -292,8 +292,7 @@ hsmc_err_t hsmc_cose_stream_open_init(hsmc_cose_stream_t *s, const uint8_t *in, 
                           "%s: in, used and max_chunk must be given, and aad bytes for a "
                           "non-zero length",
                           fn);
-    if (info != NULL)
-        memset(info, 0, sizeof *info);
+    hsmc__cose_info_reset(info);
     if (len == 0)
         return hsmc__fail(c->h, HSMC_ERR_TRUNCATED, CKR_OK, "%s: the stream is empty", fn);
     /* The header is the first item; chunks may follow it in `in`. */

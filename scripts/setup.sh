@@ -11,7 +11,7 @@ PACKAGES=(
   opensc openssl gnutls-bin                 # independent checkers: pkcs11-tool, openssl, certtool
   python3 python3-cbor2 python3-cryptography python3-kconfiglib
   gcc-arm-none-eabi libnewlib-arm-none-eabi # Cortex-M4 build check
-  binutils valgrind                         # nm/size, callgrind benchmarks
+  binutils valgrind time                    # nm/size, callgrind benchmarks, peak RSS
 )
 
 missing=()

@@ -19,9 +19,9 @@
  * outputs go to caller buffers, and a NULL output buffer asks for the size
  * (the token is then not asked to encrypt or sign anything). Large scratch
  * (the AEAD's Enc_structure, an RSA unwrap) lives in the context, sized by
- * HSMC_COSE_SCRATCH_LEN; that bound limits the external AAD of
- * COSE_Encrypt0/COSE_Encrypt and the Sig_structure of EdDSA (see each
- * function). The stream has no such bound.
+ * HSMC_COSE_SCRATCH_LEN; that bound limits the external AAD (with the
+ * content type) of COSE_Encrypt0/COSE_Encrypt and the Sig_structure of
+ * EdDSA (see each function). The stream has no such bound.
  *
  * Keys. kid is the key's label, versions included ("data-v0002"), so data
  * sealed before a rotation still opens after it. Decryption and token
@@ -31,8 +31,13 @@
  * Input is read strictly: the expected COSE tag (untagged only with
  * HSMC_COSE_UNTAGGED), definite lengths and shortest heads, the nesting
  * limit, duplicate map keys, a label in both header buckets, unknown
- * critical headers (label 2), unknown algorithms, a wrong IV length and
+ * critical headers (label 2), unknown algorithms, a wrong IV length, a
+ * content type (label 3) that is not text or a number 0..65535, and
  * trailing bytes are all rejected. The body's alg must be protected.
+ *
+ * Content type. hsmc_cose_set_content_type() labels what a context
+ * encrypts or signs (e.g. "application/json"); decoders report the
+ * protected label 3 in hsmc_cose_info_t. Messages without one still open.
  *
  * Errors: HSMC_ERR_FORMAT (malformed), HSMC_ERR_UNSUPPORTED (algorithm or
  * critical header hsmc does not implement, or the token lacks it),
@@ -113,6 +118,8 @@ typedef struct hsmc_cose {
     hsmc_t *h;                     /**< token context; may be unopened for the SPKI path */
     hsmc_cose_resolve_fn resolve;  /**< kid -> key */
     void *resolve_user;            /**< resolver argument */
+    const char *content_type;      /**< label 3 to write, or NULL (private) */
+    size_t content_type_len;       /**< its length in bytes (private) */
     int crypto_state;              /**< what `crypto` holds (private) */
     hsmc_key_t key;                /**< the key a resolver found (private) */
     uint8_t cek[32];               /**< content key while in use, else zero (private) */
@@ -131,6 +138,25 @@ void hsmc_cose_init(hsmc_cose_t *c, hsmc_t *h);
 
 /** Replace the resolver (NULL fn restores hsmc_cose_resolve_label). */
 void hsmc_cose_set_resolver(hsmc_cose_t *c, hsmc_cose_resolve_fn fn, void *user);
+
+/**
+ * Content type (label 3, RFC 9052 §3.1) of what this context encrypts or
+ * signs from now on: hsmc_cose_encrypt0, hsmc_cose_encrypt,
+ * hsmc_cose_stream_seal_init (set it on &s->cose) and hsmc_cose_sign1 put
+ * it as text in the protected bucket, where it is authenticated with the
+ * content. It stays set until the next call (NULL: none, as after
+ * hsmc_cose_init) or hsmc_cose_free. The context keeps the pointer, not a
+ * copy: ct must stay valid and unchanged while it is set.
+ * Decoders report what they find in hsmc_cose_info_t.content_type and
+ * content_format; setting one here does not affect them.
+ * @param ct a media type such as "application/json" (non-empty UTF-8,
+ *           NUL-terminated, no control characters), or NULL for none.
+ * @return HSMC_OK; HSMC_ERR_ARG (c NULL, or ct empty, not UTF-8 or with
+ *   control characters: the context then has no content type). Its length
+ *   counts against the bounds of HSMC_COSE_SCRATCH_LEN (see
+ *   hsmc_cose_encrypt0).
+ */
+hsmc_err_t hsmc_cose_set_content_type(hsmc_cose_t *c, const char *ct);
 
 /** Release mbedTLS state and wipe the context (keys, scratch). NULL is ignored. */
 void hsmc_cose_free(hsmc_cose_t *c);
@@ -153,25 +179,39 @@ hsmc_err_t hsmc_cose_resolve_label(void *user, hsmc_t *h, const uint8_t *kid, si
 hsmc_err_t hsmc_cose_resolve_fixed(void *user, hsmc_t *h, const uint8_t *kid, size_t kid_len,
                                    hsmc_key_t *key);
 
-/** What a decoder found; every view points into the caller's input. */
+/**
+ * What a decoder found; every view points into the caller's input (for a
+ * stream: the header bytes given to hsmc_cose_stream_open_init).
+ *
+ * The content type (label 3) is reported only from the body's protected
+ * bucket, where it is authenticated; one in the unprotected bucket is
+ * type-checked and otherwise ignored. Text is a media type such as
+ * "text/plain; charset=utf-8" (valid UTF-8, not NUL-terminated); a number
+ * is a CoAP Content-Format (0..65535; e.g. 0 text/plain;charset=utf-8,
+ * 42 application/octet-stream, 50 application/json). A message without
+ * one has content_type {NULL, 0} and content_format -1.
+ */
 typedef struct hsmc_cose_info {
-    int alg;             /**< content (AES-GCM) or signature algorithm, COSE id */
-    int key_alg;         /**< COSE_Encrypt/stream: algorithm of the recipient used, else 0 */
-    size_t recipient;    /**< COSE_Encrypt/stream: index of the recipient used */
-    hsmc_view_t kid;     /**< kid of the key used ({NULL, 0} when the message has none) */
-    hsmc_view_t payload; /**< Sign1: the verified payload (attached, or the detached one) */
-    size_t chunk;        /**< stream: plaintext bytes of a full chunk, else 0 */
+    int alg;                  /**< content (AES-GCM) or signature algorithm, COSE id */
+    int key_alg;              /**< COSE_Encrypt/stream: algorithm of the recipient used, else 0 */
+    size_t recipient;         /**< COSE_Encrypt/stream: index of the recipient used */
+    hsmc_view_t kid;          /**< kid of the key used ({NULL, 0} when the message has none) */
+    hsmc_view_t payload;      /**< Sign1: the verified payload (attached, or the detached one) */
+    size_t chunk;             /**< stream: plaintext bytes of a full chunk, else 0 */
+    hsmc_view_t content_type; /**< protected content type as text, else {NULL, 0} */
+    int64_t content_format;   /**< protected content type as a number, else -1 */
 } hsmc_cose_info_t;
 
 /* ---- COSE_Encrypt0: a token AES key encrypts directly --------------------- */
 
 /**
  * COSE_Encrypt0 (tag 16) of `pt` under the token AES key `key`:
- * protected {1: A128GCM|A192GCM|A256GCM from the key size}, unprotected
- * {4: kid = key label, 5: 12-byte IV from the token RNG}, ciphertext =
- * AES-GCM(pt) || 16-byte tag with AAD = Enc_structure ["Encrypt0",
- * protected, aad]. The Enc_structure is built in the context's scratch, so
- * aad may be at most HSMC_COSE_SCRATCH_LEN - 32 bytes.
+ * protected {1: A128GCM|A192GCM|A256GCM from the key size, 3: content type
+ * when set (hsmc_cose_set_content_type)}, unprotected {4: kid = key label,
+ * 5: 12-byte IV from the token RNG}, ciphertext = AES-GCM(pt) || 16-byte
+ * tag with AAD = Enc_structure ["Encrypt0", protected, aad]. The
+ * Enc_structure is built in the context's scratch, so aad plus the content
+ * type may be at most HSMC_COSE_SCRATCH_LEN - 32 bytes.
  * @param aad   external AAD ({NULL, 0} for none); the decrypter must give it.
  * @param out   output, or NULL for the size (no token call); *out_len the
  *              bytes written or needed.
@@ -190,7 +230,7 @@ hsmc_err_t hsmc_cose_encrypt0(hsmc_cose_t *c, const hsmc_key_t *key, hsmc_view_t
  * @param out   room for the ciphertext length (plaintext + 16: tokens use
  *              room for the tag), or NULL to ask that size (no token
  *              call). *out_len: the plaintext length on success.
- * @param info  optional: alg and kid.
+ * @param info  optional: alg, kid, content type (filled by the size pass too).
  * @return HSMC_OK; HSMC_ERR_FORMAT; HSMC_ERR_UNSUPPORTED (alg, critical
  *   header); HSMC_ERR_OBJECT_NOT_FOUND (kid); HSMC_ERR_KEY_USAGE (key type
  *   or size does not fit alg); HSMC_ERR_DECRYPT (wrong key, wrong AAD,
@@ -212,12 +252,14 @@ typedef struct hsmc_cose_recipient {
 /**
  * COSE_Encrypt (tag 96): a 32-byte content key (CEK) from the token RNG
  * encrypts `pt` in software (mbedTLS AES-256-GCM, 12-byte IV from the token
- * RNG, AAD = Enc_structure ["Encrypt", protected, aad]); each recipient
+ * RNG, AAD = Enc_structure ["Encrypt", protected, aad]; protected is
+ * {1: A256GCM, 3: content type when set}); each recipient
  * wraps the CEK in the token: [h'' , {1: alg, 4: kid}, wrapped CEK] (key
  * wrap leaves the protected bucket empty, RFC 9053 §6.2.1). The CEK is
  * wiped before returning. Works on tokens without AES-GCM.
  * @param r, n  1 or more recipients.
- * @param aad   external AAD, at most HSMC_COSE_SCRATCH_LEN - 32 bytes.
+ * @param aad   external AAD; with the content type at most
+ *              HSMC_COSE_SCRATCH_LEN - 32 bytes.
  * @param out   output or NULL for the size (RSA recipients may ask the token
  *              their modulus size).
  * @return HSMC_OK; HSMC_ERR_ARG (no recipient, an alg that does not fit the
@@ -234,7 +276,7 @@ hsmc_err_t hsmc_cose_encrypt(hsmc_cose_t *c, const hsmc_cose_recipient_t *r, siz
  * hsmc knows and whose kid the resolver finds, unwrap the CEK in the token,
  * decrypt in software. Content algs A128GCM/A192GCM/A256GCM.
  * @param out   room for the plaintext (ciphertext - 16), or NULL for that size.
- * @param info  optional: alg, key_alg, recipient, kid.
+ * @param info  optional: alg, key_alg, recipient, kid, content type.
  * @return HSMC_OK; HSMC_ERR_FORMAT (also a detached/nil ciphertext: that is
  *   a stream header); HSMC_ERR_UNSUPPORTED (no recipient with a known alg,
  *   or the token lacks it); HSMC_ERR_OBJECT_NOT_FOUND (no recipient kid
@@ -248,12 +290,13 @@ hsmc_err_t hsmc_cose_decrypt(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, u
 /* ---- COSE_Sign1 ------------------------------------------------------------- */
 
 /**
- * COSE_Sign1 (tag 18): protected {1: alg}, unprotected {4: kid = key
- * label}, payload (or nil with HSMC_COSE_DETACHED), signature over
- * Sig_structure ["Signature1", protected, aad, payload]. The Sig_structure
- * is hashed on the host as it is produced (no size bound) and the digest
- * signed in the token; EdDSA signs the Sig_structure itself, which is then
- * built in the scratch (aad + payload at most HSMC_COSE_SCRATCH_LEN - 32).
+ * COSE_Sign1 (tag 18): protected {1: alg, 3: content type when set},
+ * unprotected {4: kid = key label}, payload (or nil with
+ * HSMC_COSE_DETACHED), signature over Sig_structure ["Signature1",
+ * protected, aad, payload]. The Sig_structure is hashed on the host as it
+ * is produced (no size bound) and the digest signed in the token; EdDSA
+ * signs the Sig_structure itself, which is then built in the scratch
+ * (aad + payload + content type at most HSMC_COSE_SCRATCH_LEN - 32).
  * ECDSA signatures are r||s.
  * @param alg   HSMC_COSE_ES256/384/512, PS256/384/512, RS256/384/512,
  *              EDDSA; 0 picks from the key (P-256 ES256, P-384 ES384,
@@ -273,7 +316,7 @@ hsmc_err_t hsmc_cose_sign1(hsmc_cose_t *c, const hsmc_key_t *key, int alg, hsmc_
  *                 be 0); {NULL, 0} for an attached one. Giving one for an
  *                 attached message, or none for a detached one, is
  *                 HSMC_ERR_ARG.
- * @param info     optional: alg, kid, payload.
+ * @param info     optional: alg, kid, payload, content type.
  * @return HSMC_OK; HSMC_ERR_SIGNATURE; HSMC_ERR_FORMAT; HSMC_ERR_UNSUPPORTED;
  *   HSMC_ERR_OBJECT_NOT_FOUND; HSMC_ERR_LIMIT (EdDSA); HSMC_ERR_ARG; token
  *   errors.
@@ -326,7 +369,9 @@ void hsmc_cose_stream_free(hsmc_cose_stream_t *s);
 /**
  * Start sealing: write the header item (tag 96) for recipients r[0..n)
  * and `chunk_size` plaintext bytes per full chunk (1..HSMC_COSE_CHUNK_MAX).
- * The external aad (any length, hashed) must be given again to open.
+ * The external aad (any length, hashed) must be given again to open. The
+ * content type set with hsmc_cose_set_content_type(&s->cose, ...) goes
+ * into the header's protected bucket (no length bound).
  * @param out header output, or NULL for its size (the stream stays idle).
  * @return as hsmc_cose_encrypt; HSMC_ERR_STATE when s is not idle.
  */
@@ -362,7 +407,10 @@ size_t hsmc_cose_stream_item_max(const hsmc_cose_stream_t *s);
  * key through the resolver, unwrap the CEK in the token.
  * @param max_chunk largest chunk size the caller's buffers take; a header
  *                  declaring more is HSMC_ERR_LIMIT.
- * @param info      optional: alg, key_alg, recipient, kid, chunk.
+ * @param info      optional: alg, key_alg, recipient, kid, chunk, content
+ *                  type (views into in). The header is authenticated only
+ *                  when the first chunk opens (its AAD binds the header):
+ *                  act on info after that.
  * @return as hsmc_cose_decrypt (HSMC_ERR_FORMAT also for a COSE_Encrypt
  *   that is not a stream header); HSMC_ERR_LIMIT; HSMC_ERR_STATE.
  */

@@ -8,6 +8,10 @@
  *   refused and never yields plaintext; wrong key, AAD and kid, and a
  *   stream cut short, reordered, spliced or extended each give their own
  *   error; a key rotation keeps old envelopes readable;
+ *   the content type (label 3) in the protected bucket of COSE_Encrypt0,
+ *   COSE_Encrypt, COSE_Sign1 and the stream header: written in bytewise key
+ *   order, reported on reading, authenticated (every changed byte refused),
+ *   wrongly typed values refused, messages without it unchanged;
  *   an independent implementation (test/tools/cose_check.py, python3-cbor2
  *   + python3-cryptography) reads what hsmc writes and writes what hsmc
  *   must read, including malformed variants the strict decoder refuses.
@@ -1209,6 +1213,358 @@ static void test_stream_attacks(void)
     free(b);
 }
 
+/* ---- Content type (label 3) ---------------------------------------------------------- */
+
+static const char CT_TEXT[] = "text/plain; charset=utf-8";
+static const char CT_JSON[] = "application/json";
+static const char CT_BYTES[] = "application/octet-stream";
+static const uint8_t CT_AAD[3] = {'c', 't', 'x'};
+
+/* 1 when info reports exactly the text content type ct (NULL: none at all). */
+static int has_ctype(const hsmc_cose_info_t *info, const char *ct)
+{
+    if (ct == NULL)
+        return info->content_type.ptr == NULL && info->content_type.len == 0 &&
+               info->content_format == -1;
+    return info->content_type.len == strlen(ct) &&
+           memcmp(info->content_type.ptr, ct, strlen(ct)) == 0 && info->content_format == -1;
+}
+
+static hsmc_err_t open_ct0(const uint8_t *msg, size_t n, uint8_t *out, size_t cap, size_t *len)
+{
+    return hsmc_cose_decrypt0(&C, V(msg, n), V(CT_AAD, 3), 0, out, cap, len, NULL);
+}
+
+static hsmc_err_t open_ct_env(const uint8_t *msg, size_t n, uint8_t *out, size_t cap,
+                              size_t *len)
+{
+    return hsmc_cose_decrypt(&C, V(msg, n), V(CT_AAD, 3), 0, out, cap, len, NULL);
+}
+
+/* Every byte of the content type at msg[at..at+len) changed (two ways) is
+ * refused by open; a change that keeps it valid text fails authentication. */
+static void flip_ctype(const char *what, const uint8_t *msg, size_t n, long at, size_t len,
+                       open_fn open, hsmc_err_t want_text)
+{
+    uint8_t *bad = malloc(n), *out = malloc(n + 64);
+    size_t i, m;
+    hsmc_err_t err;
+
+    if (bad == NULL || out == NULL)
+        exit(2);
+    for (i = 0; i < 2 * len; i++) {
+        memcpy(bad, msg, n);
+        bad[at + (long)(i / 2)] ^= i % 2 ? 0x80 : 0x20; /* other text, or not UTF-8 */
+        memset(out, 0x5a, n + 64);
+        err = open(bad, n, out, n + 64, &m);
+        if (err == HSMC_OK || (i % 2 == 0 && err != want_text) ||
+            (i % 2 == 1 && err != HSMC_ERR_FORMAT) || !no_leak(out, n + 64)) {
+            fprintf(stderr, "FAIL %s: %s with content type byte %lu changed: %s\n",
+                    hsmc_test_name, what, (unsigned long)(i / 2), hsmc_err_name(err));
+            hsmc_test_cur_failed = 1;
+        }
+    }
+    free(bad);
+    free(out);
+}
+
+static const char *g_seal_ct; /* content type of the streams seal_ct makes */
+
+/* seal_stream with the content type g_seal_ct. */
+static uint8_t *seal_ct(const hsmc_cose_recipient_t *r, size_t nr, size_t chunk, hsmc_view_t aad,
+                        const uint8_t *data, size_t len, size_t *total)
+{
+    hsmc_cose_stream_t s;
+    size_t cap = 4096 + (len / chunk + 1) * (chunk + 64), off, n = 0, i;
+    uint8_t *out = malloc(cap);
+    hsmc_err_t err;
+
+    if (out == NULL)
+        exit(2);
+    hsmc_cose_stream_init(&s, &H);
+    err = hsmc_cose_set_content_type(&s.cose, g_seal_ct);
+    if (err == HSMC_OK)
+        err = hsmc_cose_stream_seal_init(&s, r, nr, chunk, aad, out, cap, &n);
+    off = n;
+    for (i = 0; err == HSMC_OK && len - i >= chunk; i += chunk) {
+        err = hsmc_cose_stream_seal_chunk(&s, data + i, chunk, out + off, cap - off, &n);
+        off += n;
+    }
+    if (err == HSMC_OK) {
+        err = hsmc_cose_stream_seal_finish(&s, data + i, len - i, out + off, cap - off, &n);
+        off += n;
+    }
+    hsmc_cose_stream_free(&s);
+    if (err != HSMC_OK) {
+        fprintf(stderr, "seal_ct: %s: %s\n", hsmc_err_name(err), hsmc_detail(&H));
+        free(out);
+        return NULL;
+    }
+    *total = off;
+    return out;
+}
+
+static hsmc_err_t open_ct_st(const uint8_t *msg, size_t n, uint8_t *out, size_t cap, size_t *len)
+{
+    return open_stream(msg, n, V(CT_AAD, 3), out, cap, len);
+}
+
+/* The setter, and COSE_Encrypt0 with a content type. */
+static void test_content_type_encrypt0(void)
+{
+    static uint8_t big[HSMC_COSE_SCRATCH_LEN];
+    static const char ct40[] = "application/vnd.hsmc.example-forty-bytes";
+    hsmc_cose_t c;
+    hsmc_cose_info_t info;
+    uint8_t pt[40], msg[1024], out[1024], bad[1024];
+    char line[512], *kh = hexs(AES256_BYTES, 32), *ah = hexs(CT_AAD, 3), *ph, *cth;
+    size_t n, m, refused;
+
+    fill(pt, sizeof pt, 31);
+    ph = hexs(pt, sizeof pt);
+    cth = hexs((const uint8_t *)CT_TEXT, strlen(CT_TEXT));
+    hsmc_cose_init(&c, &H);
+    /* the setter: non-empty UTF-8 without control characters, else none */
+    CHECK_ERR(hsmc_cose_set_content_type(NULL, CT_TEXT), HSMC_ERR_ARG);
+    CHECK_ERR(hsmc_cose_set_content_type(&c, CT_JSON), HSMC_OK);
+    CHECK(c.content_type == CT_JSON && c.content_type_len == strlen(CT_JSON));
+    CHECK_ERR(hsmc_cose_set_content_type(&c, ""), HSMC_ERR_ARG);
+    CHECK(c.content_type == NULL);
+    CHECK_ERR(hsmc_cose_set_content_type(&c, "text/\xff"), HSMC_ERR_ARG);
+    CHECK_ERR(hsmc_cose_set_content_type(&c, "text/\xed\xa0\x80"), HSMC_ERR_ARG); /* surrogate */
+    CHECK_ERR(hsmc_cose_set_content_type(&c, "text/plain\n"), HSMC_ERR_ARG);
+    CHECK(strstr(hsmc_detail(&H), "UTF-8") != NULL);
+    CHECK(c.content_type == NULL);
+    CHECK_ERR(hsmc_cose_set_content_type(&c, "text/plain; charset=\xc3\xa9"), HSMC_OK);
+    CHECK_ERR(hsmc_cose_set_content_type(&c, NULL), HSMC_OK);
+    CHECK(c.content_type == NULL && c.content_type_len == 0);
+
+    /* protected {1: 3, 3: "text/plain; charset=utf-8"}: keys 01 then 03 */
+    CHECK_ERR(hsmc_cose_set_content_type(&c, CT_TEXT), HSMC_OK);
+    CHECK_ERR(hsmc_cose_encrypt0(&c, &K_AES256, V(CT_AAD, 3), V(pt, sizeof pt), NULL, 0, &m),
+              HSMC_OK);
+    CHECK_ERR(hsmc_cose_encrypt0(&c, &K_AES256, V(CT_AAD, 3), V(pt, sizeof pt), msg, sizeof msg,
+                                 &n),
+              HSMC_OK);
+    CHECK(n == m);
+    CHECK(memcmp(msg, "\xd0\x83\x58\x1f\xa2\x01\x03\x03\x78\x19", 10) == 0 &&
+          memcmp(msg + 10, CT_TEXT, 25) == 0);
+    memset(&info, 0xaa, sizeof info);
+    CHECK_ERR(hsmc_cose_decrypt0(&C, V(msg, n), V(CT_AAD, 3), 0, NULL, 0, &m, &info), HSMC_OK);
+    CHECK(has_ctype(&info, CT_TEXT)); /* the size pass reports it too */
+    memset(&info, 0xaa, sizeof info);
+    CHECK_ERR(hsmc_cose_decrypt0(&C, V(msg, n), V(CT_AAD, 3), 0, out, sizeof out, &m, &info),
+              HSMC_OK);
+    CHECK(m == sizeof pt && memcmp(out, pt, m) == 0);
+    CHECK(has_ctype(&info, CT_TEXT));
+    CHECK(info.content_type.ptr == msg + 10); /* a view into the message */
+    write_bin("ct0.cose", msg, n);
+    CHECK(py(line, sizeof line, "dec0 %s %s %s e0-256 %s", kh, tpath("ct0.cose"), ah, cth) == 0);
+    CHECK(strcmp(line, ph) == 0);
+    /* the checker insists on the label it was told, and on none when told none */
+    py_quiet = 1;
+    CHECK(py(line, sizeof line, "dec0 %s %s %s e0-256", kh, tpath("ct0.cose"), ah) != 0);
+    py_quiet = 0;
+    /* authenticated: a changed content type does not open */
+    flip_ctype("COSE_Encrypt0", msg, n, 10, 25, open_ct0, HSMC_ERR_DECRYPT);
+    memcpy(bad, msg, n);
+    bad[10] = 'T';
+    memset(out, 0x5a, sizeof out);
+    CHECK_ERR(open_ct0(bad, n, out, sizeof out, &m), HSMC_ERR_DECRYPT);
+    CHECK(all_zero(out, sizeof out));
+    /* label 3 as bytes (0x78 0x19 -> 0x58 0x19): the wrong type */
+    bad[10] = 'T';
+    memcpy(bad, msg, n);
+    bad[8] = 0x58;
+    CHECK_ERR(open_ct0(bad, n, out, sizeof out, &m), HSMC_ERR_FORMAT);
+    CHECK(strstr(hsmc_detail(&H), "content type (3)") != NULL);
+    refused = tamper_all("COSE_Encrypt0 with a content type", msg, n, open_ct0);
+    CHECK(refused == 3 * n);
+    /* none set again: the message is the one hsmc wrote before label 3 */
+    CHECK_ERR(hsmc_cose_set_content_type(&c, NULL), HSMC_OK);
+    CHECK_ERR(hsmc_cose_encrypt0(&c, &K_AES256, V(CT_AAD, 3), V(pt, sizeof pt), msg, sizeof msg,
+                                 &n),
+              HSMC_OK);
+    CHECK(memcmp(msg, "\xd0\x83\x43\xa1\x01\x03", 6) == 0);
+    memset(&info, 0xaa, sizeof info);
+    CHECK_ERR(hsmc_cose_decrypt0(&C, V(msg, n), V(CT_AAD, 3), 0, out, sizeof out, &m, &info),
+              HSMC_OK);
+    CHECK(has_ctype(&info, NULL));
+    /* the scratch bound covers external AAD plus content type */
+    CHECK_ERR(hsmc_cose_set_content_type(&c, ct40), HSMC_OK);
+    CHECK_ERR(hsmc_cose_encrypt0(&c, &K_AES256, V(big, HSMC_COSE_SCRATCH_LEN - 32 - 40),
+                                 V(pt, 1), msg, sizeof msg, &n),
+              HSMC_OK);
+    CHECK_ERR(hsmc_cose_decrypt0(&C, V(msg, n), V(big, HSMC_COSE_SCRATCH_LEN - 32 - 40), 0, out,
+                                 sizeof out, &m, &info),
+              HSMC_OK);
+    CHECK(has_ctype(&info, ct40));
+    CHECK_ERR(hsmc_cose_encrypt0(&c, &K_AES256, V(big, HSMC_COSE_SCRATCH_LEN - 32), V(pt, 1),
+                                 msg, sizeof msg, &n),
+              HSMC_ERR_LIMIT);
+    CHECK(strstr(hsmc_detail(&H), "content type") != NULL);
+    hsmc_cose_free(&c);
+    CHECK(c.content_type == NULL);
+    free(kh);
+    free(ah);
+    free(ph);
+    free(cth);
+}
+
+/* COSE_Encrypt, COSE_Sign1 and the stream with a content type. */
+static void test_content_type_envelopes(void)
+{
+    hsmc_cose_t c;
+    hsmc_cose_stream_t s;
+    hsmc_cose_recipient_t r[2];
+    hsmc_cose_info_t info;
+    uint8_t pt[300], msg[2048], out[2048], bad[2048], der[1024], *st;
+    char line[1024], *kh = hexs(KEK_BYTES, 32), *ah = hexs(CT_AAD, 3), *ph, *cth, *big_ct;
+    size_t n, m, used, dl, i;
+    long at;
+
+    fill(pt, sizeof pt, 32);
+    ph = hexs(pt, sizeof pt);
+    hsmc_cose_init(&c, &H);
+    r[0].key = &K_KEK;
+    r[0].alg = HSMC_COSE_A256KW;
+    r[1].key = &K_RSA_SW;
+    r[1].alg = HSMC_COSE_RSA_OAEP;
+
+    /* COSE_Encrypt: protected {1: 3, 3: "application/json"} */
+    cth = hexs((const uint8_t *)CT_JSON, strlen(CT_JSON));
+    CHECK_ERR(hsmc_cose_set_content_type(&c, CT_JSON), HSMC_OK);
+    CHECK_ERR(hsmc_cose_encrypt(&c, r, 2, V(CT_AAD, 3), V(pt, sizeof pt), msg, sizeof msg, &n),
+              HSMC_OK);
+    CHECK(memcmp(msg, "\xd8\x60\x84\x55\xa2\x01\x03\x03\x70", 9) == 0 &&
+          memcmp(msg + 9, CT_JSON, 16) == 0);
+    memset(&info, 0xaa, sizeof info);
+    CHECK_ERR(hsmc_cose_decrypt(&C, V(msg, n), V(CT_AAD, 3), 0, out, sizeof out, &m, &info),
+              HSMC_OK);
+    CHECK(m == sizeof pt && memcmp(out, pt, m) == 0);
+    CHECK(has_ctype(&info, CT_JSON) && info.key_alg == HSMC_COSE_A256KW);
+    write_bin("ct.cose", msg, n);
+    CHECK(py(line, sizeof line, "dec_kw %s %s %s kek-v0001 %s", kh, tpath("ct.cose"), ah, cth) ==
+          0);
+    CHECK(strcmp(line, ph) == 0);
+    CHECK(py(line, sizeof line, "dec_oaep %s %s %s rsa-sw %s", tpath("rsa-sw.pem"),
+             tpath("ct.cose"), ah, cth) == 0);
+    CHECK(strcmp(line, ph) == 0);
+    flip_ctype("COSE_Encrypt", msg, n, 9, 16, open_ct_env, HSMC_ERR_DECRYPT);
+    memcpy(bad, msg, n);
+    bad[8] = 0x50; /* text -> bytes of the same length */
+    CHECK_ERR(open_ct_env(bad, n, out, sizeof out, &m), HSMC_ERR_FORMAT);
+    free(cth);
+
+    /* COSE_Sign1: signed with it; the token and the SPKI paths report it */
+    cth = hexs((const uint8_t *)CT_BYTES, strlen(CT_BYTES));
+    CHECK_ERR(hsmc_cose_set_content_type(&c, CT_BYTES), HSMC_OK);
+    REQUIRE(export_spki(&K_P256, "ct-sig.spki", der, sizeof der, &dl) == 0);
+    CHECK_ERR(hsmc_cose_sign1(&c, &K_P256, HSMC_COSE_ES256, V(CT_AAD, 3), V(pt, 20), 0, msg,
+                              sizeof msg, &n),
+              HSMC_OK);
+    CHECK(memcmp(msg, "\xd2\x84\x58\x1e\xa2\x01\x26\x03\x78\x18", 10) == 0 &&
+          memcmp(msg + 10, CT_BYTES, 24) == 0);
+    memset(&info, 0xaa, sizeof info);
+    CHECK_ERR(hsmc_cose_verify1(&C, V(msg, n), V(CT_AAD, 3), NONE, 0, &info), HSMC_OK);
+    CHECK(has_ctype(&info, CT_BYTES) && info.payload.len == 20);
+    memset(&info, 0xaa, sizeof info);
+    CHECK_ERR(hsmc_cose_verify1_spki(&C, V(msg, n), V(der, dl), V(CT_AAD, 3), NONE, 0, &info),
+              HSMC_OK);
+    CHECK(has_ctype(&info, CT_BYTES));
+    write_bin("ct-s.cose", msg, n);
+    CHECK(py(line, sizeof line, "verify1 %s %s %s sig-p256 - %s", tpath("ct-sig.spki"),
+             tpath("ct-s.cose"), ah, cth) == 0);
+    memcpy(bad, msg, n);
+    bad[10 + 12] ^= 0x20;
+    CHECK_ERR(hsmc_cose_verify1(&C, V(bad, n), V(CT_AAD, 3), NONE, 0, NULL), HSMC_ERR_SIGNATURE);
+    CHECK_ERR(hsmc_cose_verify1_spki(&C, V(bad, n), V(der, dl), V(CT_AAD, 3), NONE, 0, NULL),
+              HSMC_ERR_SIGNATURE);
+    memcpy(bad, msg, n);
+    bad[8] = 0x58;
+    CHECK_ERR(hsmc_cose_verify1(&C, V(bad, n), V(CT_AAD, 3), NONE, 0, NULL), HSMC_ERR_FORMAT);
+    if (have_ed) { /* EdDSA signs the Sig_structure from the scratch */
+        CHECK_ERR(hsmc_cose_sign1(&c, &K_ED, 0, V(CT_AAD, 3), V(pt, 20), 0, msg, sizeof msg, &n),
+                  HSMC_OK);
+        CHECK_ERR(hsmc_cose_verify1(&C, V(msg, n), V(CT_AAD, 3), NONE, 0, &info), HSMC_OK);
+        CHECK(has_ctype(&info, CT_BYTES));
+    }
+
+    /* stream: the header carries {1: 3, 2: [-65537], 3: ct, -65537: chunk} */
+    g_seal_ct = CT_BYTES;
+    st = seal_ct(r, 1, 64, V(CT_AAD, 3), pt, 150, &n);
+    g_seal_ct = NULL;
+    REQUIRE(st != NULL);
+    at = find(st, n, "\x02\x81\x3a\x00\x01\x00\x00\x03\x78\x18", 10);
+    CHECK(at == 8 && memcmp(st + at + 10, CT_BYTES, 24) == 0 &&
+          memcmp(st + at + 34, "\x3a\x00\x01\x00\x00\x18\x40", 7) == 0);
+    hsmc_cose_stream_init(&s, &H);
+    memset(&info, 0xaa, sizeof info);
+    CHECK_ERR(hsmc_cose_stream_open_init(&s, st, n, &used, V(CT_AAD, 3), 64, 0, &info), HSMC_OK);
+    CHECK(has_ctype(&info, CT_BYTES) && info.chunk == 64);
+    CHECK(info.content_type.ptr == st + at + 10);
+    hsmc_cose_stream_free(&s);
+    CHECK_ERR(open_ct_st(st, n, out, sizeof out, &m), HSMC_OK);
+    CHECK(m == 150 && memcmp(out, pt, 150) == 0);
+    write_bin("ct.stream", st, n);
+    CHECK(py(line, sizeof line, "stream %s %s %s kek-v0001 %s %s", kh, tpath("ct.stream"), ah,
+             tpath("ct.stream.out"), cth) == 0);
+    /* bound to every chunk through the header: the first chunk fails */
+    check_leaks = 0;
+    flip_ctype("stream header", st, n, at + 10, 24, open_ct_st, HSMC_ERR_DECRYPT);
+    check_leaks = 1;
+    memcpy(bad, st, n);
+    bad[at + 8] = 0x58;
+    CHECK_ERR(open_ct_st(bad, n, out, sizeof out, &m), HSMC_ERR_FORMAT);
+    free(st);
+    /* a long content type: the header has no bound */
+    big_ct = malloc(1001);
+    REQUIRE(big_ct != NULL);
+    memcpy(big_ct, "application/x.", 14);
+    for (i = 14; i < 1000; i++)
+        big_ct[i] = (char)('a' + i % 26);
+    big_ct[1000] = '\0';
+    g_seal_ct = big_ct;
+    st = seal_ct(r, 1, 64, NONE, pt, 10, &n);
+    g_seal_ct = NULL;
+    REQUIRE(st != NULL);
+    hsmc_cose_stream_init(&s, &H);
+    CHECK_ERR(hsmc_cose_stream_open_init(&s, st, n, &used, NONE, 64, 0, &info), HSMC_OK);
+    CHECK(has_ctype(&info, big_ct));
+    hsmc_cose_stream_free(&s);
+    free(st);
+    free(big_ct);
+    free(cth);
+
+    /* made by Python with a content type: accepted and reported */
+    cth = hexs((const uint8_t *)CT_TEXT, strlen(CT_TEXT));
+    CHECK(py(line, sizeof line, "enc_kw %s kek-v0001 %s %s %s %s", kh, ph, ah, tpath("pyct.cose"),
+             cth) == 0);
+    st = read_bin("pyct.cose", &n);
+    memset(&info, 0xaa, sizeof info);
+    CHECK_ERR(hsmc_cose_decrypt(&C, V(st, n), V(CT_AAD, 3), 0, out, sizeof out, &m, &info),
+              HSMC_OK);
+    CHECK(m == sizeof pt && memcmp(out, pt, m) == 0 && has_ctype(&info, CT_TEXT));
+    free(st);
+    write_bin("pyct.in", pt, 100);
+    CHECK(py(line, sizeof line, "stream_enc %s kek-v0001 32 %s %s %s %s", kh, tpath("pyct.in"),
+             ah, tpath("pyct.stream"), cth) == 0);
+    st = read_bin("pyct.stream", &n);
+    hsmc_cose_stream_init(&s, &H);
+    memset(&info, 0xaa, sizeof info);
+    CHECK_ERR(hsmc_cose_stream_open_init(&s, st, n, &used, V(CT_AAD, 3), 32, 0, &info), HSMC_OK);
+    CHECK(has_ctype(&info, CT_TEXT) && info.chunk == 32);
+    hsmc_cose_stream_free(&s);
+    CHECK_ERR(open_ct_st(st, n, out, sizeof out, &m), HSMC_OK);
+    CHECK(m == 100 && memcmp(out, pt, 100) == 0);
+    free(st);
+    free(cth);
+    hsmc_cose_free(&c);
+    free(kh);
+    free(ah);
+    free(ph);
+}
+
 /* ---- Rotation ---------------------------------------------------------------------- */
 
 static void test_rotation(void)
@@ -1451,7 +1807,20 @@ static void test_strict_decoder(void)
         {"deep", HSMC_ERR_FORMAT, 0},
         {"prot_not_map", HSMC_ERR_FORMAT, 0},
         {"prot_two_items", HSMC_ERR_FORMAT, 0},
+        /* content type (3): text or a CoAP Content-Format, reported when protected */
+        {"ctype", HSMC_OK, 0},
+        {"ctype_uint", HSMC_OK, 0},
+        {"ctype_crit", HSMC_OK, 0},
+        {"ctype_unprot", HSMC_OK, 0},
+        {"ctype_both", HSMC_ERR_FORMAT, 0},
+        {"ctype_bstr", HSMC_ERR_FORMAT, 0},
+        {"ctype_nint", HSMC_ERR_FORMAT, 0},
+        {"ctype_big", HSMC_ERR_FORMAT, 0},
+        {"ctype_empty", HSMC_ERR_FORMAT, 0},
+        {"ctype_array", HSMC_ERR_FORMAT, 0},
+        {"ctype_bad_utf8", HSMC_ERR_FORMAT, 0},
     };
+    hsmc_cose_info_t info;
     uint8_t pt[20], out[64], *msg;
     char line[256], *kh = hexs(AES256_BYTES, 32), *ph;
     size_t i, n, m;
@@ -1466,16 +1835,27 @@ static void test_strict_decoder(void)
             continue;
         }
         msg = read_bin("v.cose", &n);
+        memset(&info, 0xaa, sizeof info);
         err = hsmc_cose_decrypt0(&C, V(msg, n), V("\x99", 1), cases[i].flags, out, sizeof out, &m,
-                                 NULL);
+                                 &info);
         if (err != cases[i].want) {
             fprintf(stderr, "FAIL %s: variant %s: %s (%s), want %s\n", hsmc_test_name,
                     cases[i].variant, hsmc_err_name(err), hsmc_detail(&H),
                     hsmc_err_name(cases[i].want));
             hsmc_test_cur_failed = 1;
         }
-        if (err == HSMC_OK)
+        if (err == HSMC_OK) {
             CHECK(m == sizeof pt && memcmp(out, pt, m) == 0);
+            if (strcmp(cases[i].variant, "ctype") == 0)
+                CHECK(has_ctype(&info, CT_JSON));
+            else if (strcmp(cases[i].variant, "ctype_crit") == 0)
+                CHECK(has_ctype(&info, CT_TEXT));
+            else if (strcmp(cases[i].variant, "ctype_uint") == 0)
+                CHECK(info.content_format == 50 && info.content_type.len == 0 &&
+                      info.content_type.ptr == NULL);
+            else /* no label 3, or an unprotected one: not authenticated, not reported */
+                CHECK(has_ctype(&info, NULL));
+        }
         free(msg);
     }
     free(kh);
@@ -1497,6 +1877,8 @@ int main(void)
     RUN(test_stream_round_trip);
     RUN(test_stream_large);
     RUN(test_stream_attacks);
+    RUN(test_content_type_encrypt0);
+    RUN(test_content_type_envelopes);
     RUN(test_rotation);
     RUN(test_python_reads_hsmc);
     RUN(test_hsmc_reads_python);

@@ -10,17 +10,21 @@ refuse. Binary inputs and outputs are files; short values are hex on the
 command line ('-' = empty). The result is one line on stdout: hex bytes,
 'ok', or 'FAIL <reason>' (exit status 1).
 
-  dec0      KEYHEX MSG AADHEX KID            -> plaintext hex
-  dec_kw    KEKHEX MSG AADHEX KID            -> plaintext hex (A*KW recipient)
-  dec_oaep  PRIVPEM MSG AADHEX KID           -> plaintext hex (RSA-OAEP recipient)
-  verify1   SPKIDER MSG AADHEX KID PAYLOAD|- -> ok
-  stream    KEKHEX STREAM AADHEX KID OUT     -> sha256 hex of the plaintext (written to OUT)
+  dec0      KEYHEX MSG AADHEX KID [CTHEX]            -> plaintext hex
+  dec_kw    KEKHEX MSG AADHEX KID [CTHEX]            -> plaintext hex (A*KW recipient)
+  dec_oaep  PRIVPEM MSG AADHEX KID [CTHEX]           -> plaintext hex (RSA-OAEP recipient)
+  verify1   SPKIDER MSG AADHEX KID PAYLOAD|- [CTHEX] -> ok
+  stream    KEKHEX STREAM AADHEX KID OUT [CTHEX]     -> sha256 hex of the plaintext (to OUT)
   enc0      KEYHEX KID PTHEX AADHEX OUT [VARIANT]
-  enc_kw    KEKHEX KID PTHEX AADHEX OUT
+  enc_kw    KEKHEX KID PTHEX AADHEX OUT [CTHEX]
   enc_oaep  SPKIDER KID ALG PTHEX AADHEX OUT (ALG -40 or -41)
   sign1     PRIVPEM KID ALG PAYLOAD AADHEX OUT DETACHED(0|1)
-  stream_enc KEKHEX KID CHUNK IN AADHEX OUT
+  stream_enc KEKHEX KID CHUNK IN AADHEX OUT [CTHEX]
   mkkey     KIND PEMOUT PKCS8OUT SPKIOUT     (KIND rsa2048, p256, p384)
+
+Content type (label 3): CTHEX is the UTF-8 text of a media type in hex. The
+readers then require exactly that text in the protected bucket (and no
+label 3 anywhere when CTHEX is not given); the writers put it there.
 """
 import hashlib
 import io
@@ -34,7 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 TAG_ENCRYPT0, TAG_ENCRYPT, TAG_SIGN1 = 16, 96, 18
-ALG, CRIT, KID, IV = 1, 2, 4, 5
+ALG, CRIT, CTYPE, KID, IV = 1, 2, 3, 4, 5
 CHUNK_SIZE = -65537
 GCM = {1: 16, 2: 24, 3: 32}
 KW = {-3: 16, -4: 24, -5: 32}
@@ -105,12 +109,34 @@ def untag(obj, tag, what):
     return obj.value
 
 
+def bytewise_keys(prot, what):
+    """RFC 8949 §4.2.1 order of the protected map's keys: by their encoded
+    bytes (not cbor2's length-first order, which differs for some keys)."""
+    keys = [canon(k) for k in cbor2.loads(prot)]
+    need(keys == sorted(keys), what + ': protected keys not in bytewise order')
+
+
 def headers(prot, unprot, what):
     need(isinstance(prot, bytes), what + ': protected is not a bstr')
     p = one_item(prot, what + ' protected') if prot else {}
     need(isinstance(p, dict) and isinstance(unprot, dict), what + ': headers are not maps')
     need(not set(p) & set(unprot), what + ': a label in both buckets')
+    if prot:
+        bytewise_keys(prot, what)
     return p
+
+
+def ctype_arg(a, i):
+    """The expected content type: a[i] as hex of UTF-8 text, or None."""
+    return unhex(a[i]).decode('utf-8') if len(a) > i and a[i] != '-' else None
+
+
+def want_prot(base, ct):
+    """The protected map hsmc must write: base plus 3: ct when given."""
+    if ct is not None:
+        base = dict(base)
+        base[CTYPE] = ct
+    return base
 
 
 def enc_structure(context, prot, aad):
@@ -132,17 +158,18 @@ def dec0(a):
     v = untag(one_item(msg, 'Encrypt0'), TAG_ENCRYPT0, 'Encrypt0')
     need(len(v) == 3, 'Encrypt0: not 3 items')
     p = headers(v[0], v[1], 'Encrypt0')
-    need(p == {ALG: {16: 1, 24: 2, 32: 3}[len(key)]}, 'Encrypt0: protected %r' % p)
+    need(p == want_prot({ALG: {16: 1, 24: 2, 32: 3}[len(key)]}, ctype_arg(a, 4)),
+         'Encrypt0: protected %r' % p)
     need(set(v[1]) == {KID, IV} and v[1][KID] == kid, 'Encrypt0: unprotected %r' % v[1])
     return hexs(gcm_open(key, v[1][IV], v[2], enc_structure('Encrypt0', v[0], aad), 'Encrypt0'))
 
 
-def cose_encrypt(msg, what, stream=False):
+def cose_encrypt(msg, what, stream=False, ct=None):
     v = untag(msg, TAG_ENCRYPT, what)
     need(len(v) == 4, what + ': not 4 items')
     p = headers(v[0], v[1], what)
     want = {ALG: 3, CRIT: [CHUNK_SIZE], CHUNK_SIZE: p.get(CHUNK_SIZE)} if stream else {ALG: 3}
-    need(p == want, what + ': protected %r' % p)
+    need(p == want_prot(want, ct), what + ': protected %r' % p)
     need(set(v[1]) == {IV} and len(v[1][IV]) == 12, what + ': unprotected %r' % v[1])
     need((v[2] is None) == stream, what + ': ciphertext presence')
     need(isinstance(v[3], list) and v[3], what + ': recipients')
@@ -163,7 +190,7 @@ def recipient(v, kid, algs, what):
 
 def dec_kw(a):
     kek, msg, aad, kid = unhex(a[0]), rd(a[1]), unhex(a[2]), a[3].encode()
-    v, _ = cose_encrypt(one_item(msg, 'Encrypt'), 'Encrypt')
+    v, _ = cose_encrypt(one_item(msg, 'Encrypt'), 'Encrypt', ct=ctype_arg(a, 4))
     alg, wrapped = recipient(v, kid, KW, 'Encrypt')
     need(KW[alg] == len(kek), 'Encrypt: KW alg does not fit the KEK')
     cek = keywrap.aes_key_unwrap(kek, wrapped)
@@ -179,7 +206,7 @@ def oaep(alg):
 def dec_oaep(a):
     key = serialization.load_pem_private_key(rd(a[0]), None)
     msg, aad, kid = rd(a[1]), unhex(a[2]), a[3].encode()
-    v, _ = cose_encrypt(one_item(msg, 'Encrypt'), 'Encrypt')
+    v, _ = cose_encrypt(one_item(msg, 'Encrypt'), 'Encrypt', ct=ctype_arg(a, 4))
     alg, wrapped = recipient(v, kid, (-40, -41), 'Encrypt')
     cek = key.decrypt(wrapped, oaep(alg))
     need(len(cek) == 32, 'Encrypt: CEK is not 32 bytes')
@@ -196,7 +223,8 @@ def verify1(a):
     v = untag(one_item(msg, 'Sign1'), TAG_SIGN1, 'Sign1')
     need(len(v) == 4, 'Sign1: not 4 items')
     p = headers(v[0], v[1], 'Sign1')
-    need(set(p) == {ALG} and p[ALG] in SIGS, 'Sign1: protected %r' % p)
+    need(p.get(ALG) in SIGS and p == want_prot({ALG: p.get(ALG)}, ctype_arg(a, 5)),
+         'Sign1: protected %r' % p)
     need(v[1] == {KID: kid}, 'Sign1: unprotected %r' % v[1])
     if a[4] == '-':
         need(isinstance(v[2], bytes), 'Sign1: payload is not attached')
@@ -237,7 +265,7 @@ def stream(a):
     seq = items(data, 'stream')
     need(seq, 'stream: empty')
     (hdr, hdr_raw), chunks = seq[0], seq[1:]
-    v, p = cose_encrypt(hdr, 'stream header', stream=True)
+    v, p = cose_encrypt(hdr, 'stream header', stream=True, ct=ctype_arg(a, 5))
     size = p[CHUNK_SIZE]
     need(isinstance(size, int) and 1 <= size <= 1 << 30, 'stream: chunk size')
     alg, wrapped = recipient(v, kid, KW, 'stream header')
@@ -302,6 +330,27 @@ def enc0(a):
         unprot[KID] = kid.decode()
     elif variant == 'deep':
         unprot[99] = [[[[[[[[[[1]]]]]]]]]]
+    elif variant == 'ctype':
+        prot = {ALG: alg, CTYPE: 'application/json'}
+    elif variant == 'ctype_uint':
+        prot = {ALG: alg, CTYPE: 50}
+    elif variant == 'ctype_crit':
+        prot = {ALG: alg, CRIT: [CTYPE], CTYPE: 'text/plain; charset=utf-8'}
+    elif variant == 'ctype_unprot':
+        unprot[CTYPE] = 'text/plain'
+    elif variant == 'ctype_both':
+        prot = {ALG: alg, CTYPE: 'text/plain'}
+        unprot[CTYPE] = 'text/plain'
+    elif variant == 'ctype_bstr':
+        prot = {ALG: alg, CTYPE: b'text/plain'}
+    elif variant == 'ctype_nint':
+        prot = {ALG: alg, CTYPE: -1}
+    elif variant == 'ctype_big':
+        prot = {ALG: alg, CTYPE: 65536}
+    elif variant == 'ctype_empty':
+        prot = {ALG: alg, CTYPE: ''}
+    elif variant == 'ctype_array':
+        prot = {ALG: alg, CTYPE: ['text/plain']}
     pb = canon(prot) if prot else b''
     if variant == 'dup_key':
         pb = bytes([0xa2, 0x01, alg, 0x01, alg])
@@ -312,6 +361,8 @@ def enc0(a):
     elif variant == 'prot_a0_alg_unprot':
         pb = b'\xa0'
         unprot[ALG] = alg
+    elif variant == 'ctype_bad_utf8':
+        pb = bytes([0xa2, 0x01, alg, 0x03, 0x62, 0xc3, 0x28])  # {1: alg, 3: <invalid text>}
     ct = AESGCM(key).encrypt(iv, pt, enc_structure('Encrypt0', pb, aad))
     body = [pb, unprot, ct]
     if variant == 'untagged':
@@ -333,9 +384,9 @@ def enc0(a):
     return 'ok'
 
 
-def envelope(pt, aad, recipients):
+def envelope(pt, aad, recipients, ct=None):
     cek, iv = os.urandom(32), os.urandom(12)
-    pb = canon({ALG: 3})
+    pb = canon(want_prot({ALG: 3}, ct))
     ct = AESGCM(cek).encrypt(iv, pt, enc_structure('Encrypt', pb, aad))
     return cbor2.CBORTag(TAG_ENCRYPT, [pb, {IV: iv}, ct, [r(cek) for r in recipients]])
 
@@ -344,7 +395,7 @@ def enc_kw(a):
     kek, kid, pt, aad, out = unhex(a[0]), a[1].encode(), unhex(a[2]), unhex(a[3]), a[4]
     alg = {16: -3, 24: -4, 32: -5}[len(kek)]
     r = lambda cek: [b'', {ALG: alg, KID: kid}, keywrap.aes_key_wrap(kek, cek)]
-    wr(out, canon(envelope(pt, aad, [r])))
+    wr(out, canon(envelope(pt, aad, [r], ctype_arg(a, 5))))
     return 'ok'
 
 
@@ -381,7 +432,7 @@ def stream_enc(a):
     kek, kid, size, data, aad, out = (unhex(a[0]), a[1].encode(), int(a[2]), rd(a[3]),
                                       unhex(a[4]), a[5])
     cek, base = os.urandom(32), os.urandom(12)
-    pb = canon({ALG: 3, CRIT: [CHUNK_SIZE], CHUNK_SIZE: size})
+    pb = canon(want_prot({ALG: 3, CRIT: [CHUNK_SIZE], CHUNK_SIZE: size}, ctype_arg(a, 6)))
     hdr = canon(cbor2.CBORTag(TAG_ENCRYPT, [pb, {IV: base}, None,
                                             [[b'', {ALG: -5, KID: kid},
                                               keywrap.aes_key_wrap(kek, cek)]]]))
