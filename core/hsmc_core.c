@@ -593,7 +593,7 @@ hsmc_err_t hsmc_session_begin(hsmc_t *h, hsmc_sess_t *s)
     hsmc_session_slot_t *slot = NULL;
     hsmc_err_t err;
     CK_RV rv;
-    int i;
+    int i, waited;
 
     if (h == NULL || s == NULL)
         return HSMC_ERR_ARG;
@@ -623,8 +623,8 @@ hsmc_err_t hsmc_session_begin(hsmc_t *h, hsmc_sess_t *s)
         hsmc_unlock(h);
     }
 
-    start = hsmc_port_ms();
-    for (;;) {
+    start = 0;
+    for (waited = 0;; waited = 1) {
         hsmc_lock(h);
         for (i = 0; i < HSMC_MAX_SESSIONS && slot == NULL; i++) {
             if (!h->sess[i].busy && h->sess[i].open && h->sess[i].generation == h->generation)
@@ -639,7 +639,9 @@ hsmc_err_t hsmc_session_begin(hsmc_t *h, hsmc_sess_t *s)
             break;
         }
         hsmc_unlock(h);
-        if ((uint32_t)(hsmc_port_ms() - start) >= hsmc_wait_ms)
+        if (!waited)
+            start = hsmc_port_ms(); /* read the clock only when waiting */
+        else if ((uint32_t)(hsmc_port_ms() - start) >= hsmc_wait_ms)
             return hsmc__fail(h, HSMC_ERR_BUSY, CKR_OK,
                               "all %d sessions stayed busy for %d ms; raise HSMC_MAX_SESSIONS",
                               HSMC_MAX_SESSIONS, HSMC_SESSION_WAIT_MS);

@@ -131,6 +131,37 @@ static void hsmc_wrap_mech(hsmc_wrap_plan_t *p, const uint8_t *iv)
     }
 }
 
+/* Wrap `target` with one C_WrapKey straight into the caller's buffer (after
+ * a fresh IV for CBC-PAD); CKR_BUFFER_TOO_SMALL then reports the size, as it
+ * does without a buffer. Wrapping twice (size, then data) would make the
+ * token do the whole wrap twice. *wlen: wrapped bytes written or needed. */
+static CK_RV hsmc_wrap_call(hsmc_t *h, CK_SESSION_HANDLE sh, hsmc_wrap_plan_t *p, hsmc_kop_t *op,
+                            CK_OBJECT_HANDLE kek, CK_OBJECT_HANDLE target, uint8_t *out,
+                            size_t cap, CK_ULONG *wlen)
+{
+    CK_RV rv = CKR_OK;
+
+    *wlen = 0;
+    hsmc_wrap_mech(p, hsmc_zero_iv);
+    if (out == NULL || cap <= p->iv) {
+        op->call = "C_WrapKey";
+        return h->fl->C_WrapKey(sh, &p->m, kek, target, NULL, wlen);
+    }
+    if (p->iv != 0) {
+        op->call = "C_GenerateRandom";
+        rv = h->fl->C_GenerateRandom(sh, out, HSMC_CBC_IV);
+        hsmc_wrap_mech(p, out);
+    }
+    if (rv == CKR_OK) {
+        op->call = "C_WrapKey";
+        *wlen = (CK_ULONG)(cap - p->iv);
+        rv = h->fl->C_WrapKey(sh, &p->m, kek, target, out + p->iv, wlen);
+        if (rv == CKR_BUFFER_TOO_SMALL)
+            rv = CKR_OK; /* *wlen is the size needed; the caller reports it */
+    }
+    return rv;
+}
+
 /* Refusal of an unaligned length under the legacy RFC 5649 number. */
 static hsmc_err_t hsmc_legacy_refuse(hsmc_t *h, const char *fn, unsigned len)
 {
@@ -233,26 +264,9 @@ hsmc_err_t hsmc_wrap(hsmc_t *h, const hsmc_key_t *kek, hsmc_wrap_mech_t mech,
         op.rvc = 0;
         rv = p.legacy ? hsmc_value_len(h, s.handle, ht, &vlen) : CKR_OK;
         if (rv == CKR_OK && (!p.legacy || (vlen != 0 && vlen % 8u == 0))) {
-            op.call = "C_WrapKey";
             op.rvc = HSMC_RVC_PARAMS;
-            /* Size first (no operation stays active after C_WrapKey). */
-            hsmc_wrap_mech(&p, hsmc_zero_iv);
-            wlen = 0;
-            rv = h->fl->C_WrapKey(s.handle, &p.m, hk, ht, NULL, &wlen);
+            rv = hsmc_wrap_call(h, s.handle, &p, &op, hk, ht, out, cap, &wlen);
             need = p.iv + (size_t)wlen;
-            if (rv == CKR_OK && out != NULL && cap >= need) {
-                if (p.iv != 0) {
-                    op.call = "C_GenerateRandom";
-                    rv = h->fl->C_GenerateRandom(s.handle, out, HSMC_CBC_IV);
-                    hsmc_wrap_mech(&p, out);
-                }
-                if (rv == CKR_OK) {
-                    op.call = "C_WrapKey";
-                    wlen = (CK_ULONG)(cap - p.iv);
-                    rv = h->fl->C_WrapKey(s.handle, &p.m, hk, ht, out + p.iv, &wlen);
-                    need = p.iv + (size_t)wlen;
-                }
-            }
         }
         err = hsmc__op_end(&s, &op, rv);
     } while (err == HSMC_RETRY);
@@ -662,25 +676,9 @@ hsmc_err_t hsmc_wrap_bytes(hsmc_t *h, const hsmc_key_t *kek, hsmc_wrap_mech_t me
         if (rv != CKR_OK) {
             tmp = CK_INVALID_HANDLE;
         } else {
-            op.call = "C_WrapKey";
             op.rvc = HSMC_RVC_PARAMS;
-            hsmc_wrap_mech(&p, hsmc_zero_iv);
-            wlen = 0;
-            rv = h->fl->C_WrapKey(s.handle, &p.m, hk, tmp, NULL, &wlen);
+            rv = hsmc_wrap_call(h, s.handle, &p, &op, hk, tmp, out, cap, &wlen);
             need = p.iv + (size_t)wlen;
-        }
-        if (rv == CKR_OK && out != NULL && cap >= need) {
-            if (p.iv != 0) {
-                op.call = "C_GenerateRandom";
-                rv = h->fl->C_GenerateRandom(s.handle, out, HSMC_CBC_IV);
-                hsmc_wrap_mech(&p, out);
-            }
-            if (rv == CKR_OK) {
-                op.call = "C_WrapKey";
-                wlen = (CK_ULONG)(cap - p.iv);
-                rv = h->fl->C_WrapKey(s.handle, &p.m, hk, tmp, out + p.iv, &wlen);
-                need = p.iv + (size_t)wlen;
-            }
         }
         if (tmp != CK_INVALID_HANDLE) {
             rv2 = h->fl->C_DestroyObject(s.handle, tmp);

@@ -318,9 +318,35 @@ void hsmc_port_sleep_ms(uint32_t ms)
     }
 }
 
+/* The pid is asked before every operation (fork detection), so it is cached:
+ * getpid() is a system call. A forked child clears the cache in its
+ * pthread_atfork handler before any of its code runs; if the handler
+ * cannot be registered, nothing is cached. */
+static volatile unsigned long hsmc_pid_cache;
+static volatile int hsmc_pid_cacheable;
+static pthread_once_t hsmc_pid_once = PTHREAD_ONCE_INIT;
+
+static void hsmc_pid_forget(void)
+{
+    hsmc_pid_cache = 0;
+}
+
+static void hsmc_pid_register(void)
+{
+    hsmc_pid_cacheable = pthread_atfork(NULL, NULL, hsmc_pid_forget) == 0;
+}
+
 unsigned long hsmc_port_pid(void)
 {
-    return (unsigned long)getpid();
+    unsigned long pid = hsmc_pid_cache;
+
+    if (pid != 0)
+        return pid;
+    (void)pthread_once(&hsmc_pid_once, hsmc_pid_register);
+    pid = (unsigned long)getpid();
+    if (hsmc_pid_cacheable)
+        hsmc_pid_cache = pid;
+    return pid;
 }
 
 /* ---- PIN input ----------------------------------------------------------- */

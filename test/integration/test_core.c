@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hsmc_test.h"
@@ -512,6 +513,44 @@ static void test_fork(void)
     hsmc_close(&h);
 }
 
+/* Releases the session in `arg` after ~100 ms. */
+static void *release_later(void *arg)
+{
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    (void)hsmc_session_end((hsmc_sess_t *)arg, CKR_OK, "test");
+    return NULL;
+}
+
+static void test_pool_exhausted(void)
+{
+    hsmc_sess_t held[HSMC_MAX_SESSIONS], extra;
+    hsmc_cfg_t cfg;
+    hsmc_t h;
+    pthread_t t;
+    int i;
+
+    hsmc_test_cfg(&cfg, "test");
+    hsmc_init(&h);
+    REQUIRE(hsmc_open(&h, &cfg) == HSMC_OK);
+    memset(held, 0, sizeof held);
+    for (i = 0; i < HSMC_MAX_SESSIONS; i++)
+        REQUIRE(hsmc_session_begin(&h, &held[i]) == HSMC_OK);
+    /* A waiter gets the first session given back. */
+    memset(&extra, 0, sizeof extra);
+    REQUIRE(pthread_create(&t, NULL, release_later, &held[0]) == 0);
+    CHECK_ERR(hsmc_session_begin(&h, &extra), HSMC_OK);
+    pthread_join(t, NULL);
+    /* Nobody gives one back: HSMC_ERR_BUSY after HSMC_SESSION_WAIT_MS. */
+    memset(&held[0], 0, sizeof held[0]);
+    CHECK_ERR(hsmc_session_begin(&h, &held[0]), HSMC_ERR_BUSY);
+    CHECK(strstr(hsmc_detail(&h), "HSMC_MAX_SESSIONS") != NULL);
+    (void)hsmc_session_end(&extra, CKR_OK, "test");
+    for (i = 1; i < HSMC_MAX_SESSIONS; i++)
+        (void)hsmc_session_end(&held[i], CKR_OK, "test");
+    hsmc_close(&h);
+}
+
 /* ---- recovery --------------------------------------------------------------- */
 
 static void test_recover_closed_sessions(void)
@@ -736,6 +775,7 @@ int main(void)
     RUN(test_two_contexts);
     RUN(test_threads);
     RUN(test_fork);
+    RUN(test_pool_exhausted);
     RUN(test_recover_closed_sessions);
     RUN(test_recover_injected);
     RUN(test_module_via_get_interface);

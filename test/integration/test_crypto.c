@@ -1557,15 +1557,16 @@ static void test_faults(void)
     CHECK_ERR(hsmc_gcm_decrypt(&G, &aes, NULL, 0, iv, ct, n, back, sizeof back, &m), HSMC_OK);
 
     /* a failed C_WrapKey in wrap_bytes leaves no temporary object */
-    F.set("C_WrapKey", CKR_DEVICE_ERROR, 1, 1); /* the size query passes, the wrap fails */
+    F.set("C_WrapKey", CKR_DEVICE_ERROR, 0, 1); /* the (single) wrap call fails */
     CHECK_ERR(hsmc_wrap_bytes(&G, &kek, HSMC_WRAP_AES_KW, msg, 32, w, sizeof w, &n),
               HSMC_ERR_TOKEN);
     CHECK(F.calls("C_DestroyObject") >= 1);
     F.clear();
     CHECK(session_objects() == 0);
     /* a lost session in the middle: recovered, retried, nothing left */
-    F.close_sessions_on("C_WrapKey", 1);
+    F.close_sessions_on("C_WrapKey", 0);
     CHECK_ERR(hsmc_wrap_bytes(&G, &kek, HSMC_WRAP_AES_KW, msg, 32, w, sizeof w, &n), HSMC_OK);
+    CHECK(hsmc_recoveries(&G) > rec);
     CHECK(n == 40);
     F.clear();
     CHECK(session_objects() == 0);
