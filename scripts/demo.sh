@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$jobs" --target hsmc_cli >/dev/null
+cmake --build build -j"$jobs" --target hsmc_cli enroll_server enroll_device enroll_setup >/dev/null
 hsmc=$PWD/build/cli/hsmc
 
 demo=$PWD/build/demo
@@ -42,4 +42,7 @@ set +e
 "$hsmc" object list --pin-file "$demo/wrong-pin"
 echo "(exit code $?)"
 set -e
-printf '\nDemo token kept in %s (SOFTHSM2_CONF=%s).\n' "$demo" "$SOFTHSM2_CONF"
+step "Device mTLS enrollment (samples/enroll): gateway CA and device keys in two tokens"
+HSMC_ENROLL_BIN=$PWD/build/samples/enroll bash samples/enroll/run_demo.sh "$demo/enroll"
+
+printf '\nDemo tokens kept in %s.\n' "$demo"
