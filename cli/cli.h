@@ -29,7 +29,9 @@ typedef enum cli_exit {
     CLI_EXIT_UNSUPPORTED = 7, /* the token cannot do it */
     CLI_EXIT_VERIFY = 8,      /* the signature does not verify */
     CLI_EXIT_DECRYPT = 9,     /* decryption failed: wrong key or AAD, tampered or truncated data */
-    CLI_EXIT_EXISTS = 10      /* an object with that label already exists */
+    CLI_EXIT_EXISTS = 10,     /* an object with that label already exists */
+    CLI_EXIT_POLICY = 11      /* refused by the certificate policy: role, root gate, name rules,
+                                 validity, CA powers asked for, weak key */
 } cli_exit_t;
 
 /* Limits of the command-line parser. */
@@ -357,5 +359,9 @@ extern const cli_group_t cli_group_object;
 extern const cli_group_t cli_group_key;    /* cmd_key.c */
 extern const cli_group_t cli_group_sign;   /* cmd_crypto.c: sign, verify, wrap, unwrap */
 extern const cli_group_t cli_group_cose;   /* cmd_cose.c: encrypt, decrypt */
+extern const cli_group_t cli_group_csr;    /* cmd_x509.c: csr create */
+extern const cli_group_t cli_group_ca;     /* cmd_x509.c: ca init */
+extern const cli_group_t cli_group_cert;   /* cmd_x509.c: cert issue, store, show */
+extern const cli_group_t cli_group_crl;    /* cmd_x509.c: crl gen */
 
 #endif /* HSMC_CLI_H */

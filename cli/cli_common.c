@@ -55,7 +55,10 @@ static const char exit_codes_text[] =
     "  7  the token does not support the operation\n"
     "  8  the signature does not verify (verify)\n"
     "  9  decryption failed: wrong key or --aad, tampered or truncated input\n"
-    " 10  a key or object with that label already exists\n";
+    " 10  a key or object with that label already exists\n"
+    " 11  refused by the certificate policy: role (HSMC_ROLE), root gate\n"
+    "     (HSMC_ALLOW_ROOT_CA, --ceremony), name rules, validity, a CSR asking\n"
+    "     for CA powers or with a key too weak for the profile\n";
 
 static cli_ctx_t g_ctx;
 
@@ -121,6 +124,10 @@ int cli_exit_code(hsmc_err_t err)
         return CLI_EXIT_DECRYPT;
     case HSMC_ERR_EXISTS:
         return CLI_EXIT_EXISTS;
+    case HSMC_ERR_POLICY:
+    case HSMC_ERR_CSR_EXT:
+    case HSMC_ERR_KEY_WEAK:
+        return CLI_EXIT_POLICY;
     default:
         return CLI_EXIT_FAIL;
     }
@@ -195,6 +202,22 @@ static const char *hint_for(const cli_ctx_t *c, hsmc_err_t err)
     case HSMC_ERR_KEY_ATTRS:
         return "the token made a key hsmc considers unsafe and it was destroyed; see the "
                "detail line";
+    case HSMC_ERR_POLICY:
+        return "the detail names the rule that refused it (role: HSMC_ROLE; root: "
+               "HSMC_ALLOW_ROOT_CA and --ceremony; san-*/cn: the --allow-* and --cn rules; "
+               "validity: --days); see docs/X509.md";
+    case HSMC_ERR_CSR:
+        return "the file is not a PKCS#10 request (PEM CERTIFICATE REQUEST or DER) or was "
+               "damaged on the way; ask for the CSR again";
+    case HSMC_ERR_CSR_EXT:
+        return "a leaf certificate cannot be a CA: ask for a CSR without cA=TRUE, "
+               "keyCertSign or cRLSign (a sub-CA is --profile ca_intermediate)";
+    case HSMC_ERR_KEY_WEAK:
+        return "the key is too weak for the profile: use EC P-256/P-384/P-521 or RSA of at "
+               "least 2048 bits (3072 for a root)";
+    case HSMC_ERR_CERT_KEY:
+        return "the certificate belongs to another key: compare `hsmc cert show --cert FILE` "
+               "(SPKI SHA-256) with `hsmc key show LABEL`";
     default:
         return NULL;
     }
@@ -568,6 +591,10 @@ static void put_top_help(FILE *f, const cli_group_t *const *groups, size_t ngrou
           "  HSMC_TOKEN      token URI or label, when --token is not given\n"
           "  HSMC_PIN_FILE   file holding the user PIN, when no other PIN source is given\n"
           "  HSMC_PIN        the user PIN itself, when no other PIN source is given\n"
+          "  HSMC_ROLE       ca, app or any (default): which certificate operations this\n"
+          "                  process may run (ca: issue, CRLs; app: no issuing)\n"
+          "  HSMC_ALLOW_ROOT_CA  true allows root CA operations (ca init, issuing or\n"
+          "                  CRLs with a root key); they also need --ceremony REF\n"
           "  SOFTHSM2_CONF   SoftHSM2's configuration file (read by the module)\n\n"
           "The user PIN is taken from --pin-file, --pin-env, the URI's pin-source,\n"
           "HSMC_PIN_FILE, HSMC_PIN, or asked on the terminal, in that order. It is never\n"
@@ -615,8 +642,8 @@ static void put_cmd_help(FILE *f, const cli_group_t *g, const cli_cmd_t *k)
     if (k->examples != NULL)
         fprintf(f, "\nExamples:\n%s", k->examples);
     fputs("\nExit codes: 0 ok, 1 failed, 2 usage, 3 module, 4 token, 5 PIN, 6 object,\n"
-          "7 unsupported, 8 bad signature, 9 cannot decrypt, 10 exists (`hsmc --help`\n"
-          "explains them).\n",
+          "7 unsupported, 8 bad signature, 9 cannot decrypt, 10 exists, 11 refused by\n"
+          "policy (`hsmc --help` explains them).\n",
           f);
 }
 

@@ -12,6 +12,10 @@ static const cli_group_t *const groups[] = {
     &cli_group_key,
     &cli_group_sign,
     &cli_group_cose,
+    &cli_group_csr,
+    &cli_group_ca,
+    &cli_group_cert,
+    &cli_group_crl,
 };
 
 int main(int argc, char **argv)

@@ -36,8 +36,11 @@
 
 #include <mbedtls/gcm.h>
 #include <mbedtls/md.h>
+#include <mbedtls/x509_csr.h>
 
+#include "hsmc/ca.h"
 #include "hsmc/hsmc.h"
+#include "hsmc/x509.h"
 
 /* Set by CMake when the COSE sources are in the tree. */
 #ifndef HSMC_BENCH_COSE
@@ -73,13 +76,16 @@
 #define K_AES 0x08u
 #define K_KEK 0x10u
 #define K_TARGET 0x20u
+#define K_CA 0x40u /* P-256 issuing CA key (cert-issue-p256) */
+
+#define X509_BUF 4096u /* a CSR or a certificate */
 
 typedef struct bench {
     hsmc_t h;
     CK_FUNCTION_LIST_PTR fl;
     CK_SESSION_HANDLE rs; /* the raw side's own session (RW, logged in token-wide) */
     unsigned have;        /* K_* made so far */
-    hsmc_key_t p256, p384, rsa, aes, kek, target;
+    hsmc_key_t p256, p384, rsa, aes, kek, target, ca256;
     uint8_t msg[SIGN_MSG_LEN];
     uint8_t *in;          /* BIG_LEN + 16 bytes of input */
     uint8_t *out;         /* BIG_LEN + 64 bytes of output */
@@ -103,10 +109,20 @@ typedef struct bench {
     hsmc_cose_stream_t stream;
 #endif
     mbedtls_gcm_context gcm;
+    /* X.509: the request of csr-p256 (also the device CSR of cert-issue-p256),
+     * the issuing CA and that CSR. */
+    hsmc_csr_req_t csr_req;
+    hsmc_san_t csr_san[2];
+    hsmc_ca_policy_t pol;
+    int ca_ready;
+    uint8_t csr[X509_BUF];
+    size_t csr_len;
+    uint8_t x509_out[X509_BUF];
     int quiet;
 } bench_t;
 
 static bench_t B;
+static hsmc_ca_t B_ca; /* the issuing CA (P-256 key, certificate under a P-384 root) */
 
 typedef struct bench_op bench_op_t;
 typedef int (*bench_fn)(const bench_op_t *op);
@@ -151,6 +167,8 @@ static const hsmc_key_t *key_of(unsigned k)
         return &B.aes;
     case K_KEK:
         return &B.kek;
+    case K_CA:
+        return &B.ca256;
     default:
         return &B.target;
     }
@@ -577,6 +595,128 @@ static int s_cose(const bench_op_t *op)
     return 0;
 }
 
+/* ---- X.509 ------------------------------------------------------------------------------ */
+
+/* The CSR of csr-p256: 3 subject fields, a DNS and a URI SAN, keyUsage, extKeyUsage. */
+static int s_csr(const bench_op_t *op)
+{
+    (void)op;
+    hsmc_csr_req_init(&B.csr_req);
+    B.csr_req.c = "DE";
+    B.csr_req.o = "hsmc bench";
+    B.csr_req.cn = "dev-0001";
+    B.csr_san[0].type = HSMC_SAN_DNS;
+    B.csr_san[0].value = "dev-0001.example.com";
+    B.csr_san[1].type = HSMC_SAN_URI;
+    B.csr_san[1].value = "spiffe://example.org/device/0001";
+    B.csr_req.san = B.csr_san;
+    B.csr_req.san_count = 2;
+    B.csr_req.key_usage = HSMC_KU_DIGITAL_SIGNATURE;
+    B.csr_req.ext_key_usage = HSMC_EKU_CLIENT_AUTH;
+    return 0;
+}
+
+static int h_csr(const bench_op_t *op)
+{
+    size_t len = 0;
+
+    (void)op;
+    return hsmc_csr_create(&B.h, &B.p256, &B.csr_req, HSMC_X509_DER, B.x509_out,
+                           sizeof B.x509_out, &len) != HSMC_OK;
+}
+
+/*
+ * The issuing CA of cert-issue-p256, made once: a P-384 root (self-signed),
+ * the P-256 CA key certified by it as ca_intermediate, opened with that
+ * chain; and the device CSR (csr-p256's request with the P-256 device key).
+ */
+static int s_ca(const bench_op_t *op)
+{
+    static hsmc_ca_t root;
+    static uint8_t root_der[X509_BUF], chain[2 * X509_BUF];
+    hsmc_csr_req_t creq;
+    hsmc_issue_req_t req;
+    size_t root_len = 0, int_len = 0, len = 0;
+
+    if (B.ca_ready)
+        return 0;
+    (void)s_csr(op);
+    hsmc_ca_policy_init(&B.pol);
+    B.pol.allow_root = 1;
+    B.pol.ceremony = "bench";
+    B.pol.profile[HSMC_PROFILE_MTLS_CLIENT].names.dns = "example.com";
+    B.pol.profile[HSMC_PROFILE_MTLS_CLIENT].names.uri = "spiffe://example.org/device/";
+
+    hsmc_ca_init(&root);
+    if (hsmc_ca_open(&root, &B.h, &B.p384, NULL, 0, &B.pol) != HSMC_OK)
+        die(op->name, "setup: hsmc_ca_open (root)");
+    memset(&req, 0, sizeof req);
+    req.profile = HSMC_PROFILE_CA_ROOT;
+    req.subject = "CN=hsmc bench root,O=hsmc bench";
+    if (hsmc_ca_issue(&root, &req, root_der, sizeof root_der, &root_len, NULL) != HSMC_OK)
+        die(op->name, "setup: hsmc_ca_issue (root)");
+    hsmc_csr_req_init(&creq);
+    creq.cn = "hsmc bench issuing CA";
+    creq.o = "hsmc bench";
+    if (hsmc_csr_create(&B.h, &B.ca256, &creq, HSMC_X509_DER, B.csr, sizeof B.csr, &len) !=
+        HSMC_OK)
+        die(op->name, "setup: hsmc_csr_create (CA)");
+    req.profile = HSMC_PROFILE_CA_INTERMEDIATE;
+    req.subject = NULL;
+    req.csr = B.csr;
+    req.csr_len = len;
+    if (hsmc_ca_issue(&root, &req, chain, X509_BUF, &int_len, NULL) != HSMC_OK)
+        die(op->name, "setup: hsmc_ca_issue (intermediate)");
+    hsmc_ca_free(&root);
+    memcpy(chain + int_len, root_der, root_len);
+    hsmc_ca_init(&B_ca);
+    if (hsmc_ca_open(&B_ca, &B.h, &B.ca256, chain, int_len + root_len, &B.pol) != HSMC_OK)
+        die(op->name, "setup: hsmc_ca_open (intermediate)");
+    if (hsmc_csr_create(&B.h, &B.p256, &B.csr_req, HSMC_X509_DER, B.csr, sizeof B.csr,
+                        &B.csr_len) != HSMC_OK)
+        die(op->name, "setup: hsmc_csr_create (device)");
+    B.ca_ready = 1;
+    return 0;
+}
+
+static int h_cert_issue(const bench_op_t *op)
+{
+    hsmc_issue_req_t req;
+    size_t len = 0;
+
+    (void)op;
+    memset(&req, 0, sizeof req);
+    req.profile = HSMC_PROFILE_MTLS_CLIENT;
+    req.csr = B.csr;
+    req.csr_len = B.csr_len;
+    return hsmc_ca_issue(&B_ca, &req, B.x509_out, sizeof B.x509_out, &len, NULL) != HSMC_OK;
+}
+
+/*
+ * The first step of cert-issue-p256 alone, to show its share: parse the CSR
+ * with mbedTLS and verify its self-signature in software (SHA-256 of the
+ * CertificationRequestInfo + mbedtls_pk_verify), as hsmc_ca_issue does
+ * before anything else. Not an hsmc call: a yardstick.
+ */
+static int h_csr_verify(const bench_op_t *op)
+{
+    mbedtls_x509_csr csr;
+    uint8_t md[32];
+    int ret;
+
+    (void)op;
+    mbedtls_x509_csr_init(&csr);
+    ret = mbedtls_x509_csr_parse_der(&csr, B.csr, B.csr_len);
+    if (ret == 0)
+        ret = mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), csr.cri.p, csr.cri.len,
+                         md);
+    if (ret == 0)
+        ret = mbedtls_pk_verify(&csr.pk, MBEDTLS_MD_SHA256, md, sizeof md, csr.sig.p,
+                                csr.sig.len);
+    mbedtls_x509_csr_free(&csr);
+    return ret != 0;
+}
+
 /* ---- The operations --------------------------------------------------------------- */
 
 static const bench_op_t ops[] = {
@@ -617,6 +757,20 @@ static const bench_op_t ops[] = {
      "C_GenerateRandom(CEK, IV) + C_CreateObject/C_WrapKey/C_DestroyObject once + mbedTLS "
      "AES-256-GCM per chunk; no per-chunk token calls, no CBOR",
      K_KEK, 2, s_cose, h_envelope, r_envelope, ENVELOPE_LEN, 0, 0, K_KEK},
+    {"csr-p256",
+     "SHA-256 (mbedTLS) of 64 B + C_SignInit(CKM_ECDSA) + C_Sign with the same P-256 key "
+     "(hsmc: hsmc_csr_create, DER, 3 subject fields, 2 SANs, KU, EKU)",
+     K_P256, 0, s_csr, h_csr, r_sign, SIGN_MSG_LEN, HSMC_SIG_ECDSA, HSMC_HASH_SHA256, K_P256},
+    {"cert-issue-p256",
+     "SHA-256 (mbedTLS) of 64 B + C_SignInit(CKM_ECDSA) + C_Sign with the P-256 CA key "
+     "(hsmc: hsmc_ca_issue mtls_client from a P-256 token-made CSR, CA under a P-384 root)",
+     K_P256 | K_P384 | K_CA, 0, s_ca, h_cert_issue, r_sign, SIGN_MSG_LEN, HSMC_SIG_ECDSA,
+     HSMC_HASH_SHA256, K_CA},
+    {"csr-verify-p256",
+     "one C_Sign as above; the other side is NOT an hsmc call: mbedTLS parse + software "
+     "ECDSA verify of the CSR's self-signature, the first step of cert-issue-p256",
+     K_P256 | K_P384 | K_CA, 0, s_ca, h_csr_verify, r_sign, SIGN_MSG_LEN, HSMC_SIG_ECDSA,
+     HSMC_HASH_SHA256, K_CA},
 };
 #define N_OPS (sizeof ops / sizeof ops[0])
 
@@ -683,6 +837,8 @@ static void make_keys(unsigned need)
         make_key(K_KEK, "bench-kek", HSMC_ALG_AES256, HSMC_USE_WRAP | HSMC_USE_UNWRAP, &B.kek);
     if (need & K_TARGET)
         make_target();
+    if (need & K_CA)
+        make_key(K_CA, "bench-ca-p256", HSMC_ALG_P256, HSMC_USE_SIGN, &B.ca256);
 }
 
 /* ---- Timing ------------------------------------------------------------------------------ */
@@ -1100,6 +1256,8 @@ int main(int argc, char **argv)
     if (B.cose_ready)
         hsmc_cose_free(&B.cose);
 #endif
+    if (B.ca_ready)
+        hsmc_ca_free(&B_ca);
     hsmc_close(&B.h);
     free(B.in);
     free(B.out);
