@@ -56,6 +56,7 @@ static const hsmc_err_entry_t hsmc_err_table[] = {
     {HSMC_ERR_CSR_EXT, "HSMC_ERR_CSR_EXT", "CSR asks for CA powers its profile does not grant"},
     {HSMC_ERR_KEY_WEAK, "HSMC_ERR_KEY_WEAK", "key too weak for the profile (RSA size or curve)"},
     {HSMC_ERR_CERT_KEY, "HSMC_ERR_CERT_KEY", "certificate public key does not match the key"},
+    {HSMC_ERR_AUDIT_CHAIN, "HSMC_ERR_AUDIT_CHAIN", "audit chain broken: a record was removed, reordered, inserted or repeated"},
 };
 
 static const hsmc_err_entry_t *hsmc_err_find(hsmc_err_t err)

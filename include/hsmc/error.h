@@ -59,11 +59,12 @@ typedef enum hsmc_err {
     HSMC_ERR_CSR = -39,               /**< the CSR is malformed: not DER or PEM, truncated, or bad attributes */
     HSMC_ERR_CSR_EXT = -40,           /**< the CSR asks for CA powers (cA=TRUE, keyCertSign, cRLSign) its profile does not grant */
     HSMC_ERR_KEY_WEAK = -41,          /**< the key is too weak for the profile (RSA size or EC curve) */
-    HSMC_ERR_CERT_KEY = -42           /**< the certificate's public key is not the key's */
+    HSMC_ERR_CERT_KEY = -42,          /**< the certificate's public key is not the key's */
+    HSMC_ERR_AUDIT_CHAIN = -43        /**< the audit chain is broken: a record was removed, reordered, inserted or repeated */
 } hsmc_err_t;
 
 /** Lowest (most negative) error value; for tables and tests. */
-#define HSMC_ERR_MIN HSMC_ERR_CERT_KEY
+#define HSMC_ERR_MIN HSMC_ERR_AUDIT_CHAIN
 
 /**
  * One-line English description of an error code, for users.

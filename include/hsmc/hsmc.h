@@ -21,5 +21,6 @@
 #include "hsmc/key.h"
 #include "hsmc/crypto.h"
 #include "hsmc/cose.h"
+#include "hsmc/audit.h"
 
 #endif /* HSMC_H */
