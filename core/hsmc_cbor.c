@@ -433,28 +433,29 @@ static hsmc_err_t take_scalar(hsmc_cbor_dec_t *dec, const head_t *h)
     return HSMC_OK;
 }
 
-hsmc_err_t hsmc_cbor_get_uint(hsmc_cbor_dec_t *dec, uint64_t *v)
+/* Take a head-only item of `major` and give its argument. */
+static hsmc_err_t get_arg(hsmc_cbor_dec_t *dec, unsigned major, uint64_t *arg)
 {
     head_t h;
 
+    if (expect(dec, major, 0, &h) != HSMC_OK)
+        return dec->err;
+    *arg = h.arg;
+    return take_scalar(dec, &h);
+}
+
+hsmc_err_t hsmc_cbor_get_uint(hsmc_cbor_dec_t *dec, uint64_t *v)
+{
     if (dec == NULL || v == NULL)
         return HSMC_ERR_ARG;
-    if (expect(dec, MT_UINT, 0, &h) != HSMC_OK)
-        return dec->err;
-    *v = h.arg;
-    return take_scalar(dec, &h);
+    return get_arg(dec, MT_UINT, v);
 }
 
 hsmc_err_t hsmc_cbor_get_nint(hsmc_cbor_dec_t *dec, uint64_t *arg)
 {
-    head_t h;
-
     if (dec == NULL || arg == NULL)
         return HSMC_ERR_ARG;
-    if (expect(dec, MT_NINT, 0, &h) != HSMC_OK)
-        return dec->err;
-    *arg = h.arg;
-    return take_scalar(dec, &h);
+    return get_arg(dec, MT_NINT, arg);
 }
 
 hsmc_err_t hsmc_cbor_get_int(hsmc_cbor_dec_t *dec, int64_t *v)
@@ -566,14 +567,14 @@ hsmc_err_t hsmc_cbor_get_tag(hsmc_cbor_dec_t *dec, uint64_t *tag)
 
 hsmc_err_t hsmc_cbor_get_simple(hsmc_cbor_dec_t *dec, uint8_t *v)
 {
-    head_t h;
+    uint64_t arg = 0;
 
     if (dec == NULL || v == NULL)
         return HSMC_ERR_ARG;
-    if (expect(dec, MT_SIMPLE, 0, &h) != HSMC_OK)
+    if (get_arg(dec, MT_SIMPLE, &arg) != HSMC_OK)
         return dec->err;
-    *v = (uint8_t)h.arg;
-    return take_scalar(dec, &h);
+    *v = (uint8_t)arg;
+    return HSMC_OK;
 }
 
 hsmc_err_t hsmc_cbor_get_bool(hsmc_cbor_dec_t *dec, bool *v)

@@ -15,16 +15,6 @@
 
 #include "hsmc_crypto_int.h"
 
-/* CK_GCM_PARAMS as PKCS#11 2.40 first published it (no ulIvBits), still
- * expected by some tokens. Layout 1 is p11-kit's CK_GCM_PARAMS. */
-typedef struct hsmc_gcm_params_v2 {
-    CK_BYTE_PTR pIv;
-    CK_ULONG ulIvLen;
-    CK_BYTE_PTR pAAD;
-    CK_ULONG ulAADLen;
-    CK_ULONG ulTagBits;
-} hsmc_gcm_params_v2_t;
-
 typedef union hsmc_gcm_params {
     CK_GCM_PARAMS v1;
     hsmc_gcm_params_v2_t v2;
@@ -146,10 +136,8 @@ hsmc_err_t hsmc_gcm_encrypt(hsmc_t *h, const hsmc_key_t *key, const uint8_t *aad
             rv = hsmc_gcm_init(h, s.handle, hk, 1, &p, iv, aad, aad_len, &layout);
         }
         if (rv == CKR_OK) {
-            op.call = "C_Encrypt";
-            op.rvc = 0;
             olen = (CK_ULONG)need;
-            rv = hsmc__data_call(h, s.handle, HSMC_DC_ENCRYPT, pt, len, out, &olen, &op.dirty);
+            rv = hsmc__data_call(h, s.handle, &op, HSMC_DC_ENCRYPT, pt, len, out, &olen);
         }
         err = hsmc__op_end(&s, &op, rv);
     } while (err == HSMC_RETRY);
@@ -215,10 +203,8 @@ hsmc_err_t hsmc_gcm_decrypt(hsmc_t *h, const hsmc_key_t *key, const uint8_t *aad
         op.dirty = 0;
         rv = hsmc_gcm_init(h, s.handle, hk, 0, &p, ivc, aad, aad_len, &layout);
         if (rv == CKR_OK) {
-            op.call = "C_Decrypt";
-            op.rvc = HSMC_RVC_DECRYPT;
             olen = (CK_ULONG)len;
-            rv = hsmc__data_call(h, s.handle, HSMC_DC_DECRYPT, in, len, out, &olen, &op.dirty);
+            rv = hsmc__data_call(h, s.handle, &op, HSMC_DC_DECRYPT, in, len, out, &olen);
         }
         err = hsmc__op_end(&s, &op, rv);
     } while (err == HSMC_RETRY);
@@ -237,40 +223,48 @@ hsmc_err_t hsmc_gcm_decrypt(hsmc_t *h, const hsmc_key_t *key, const uint8_t *aad
 
 /* ---- RSA encryption ---------------------------------------------------------- */
 
-/* Mechanism of an RSA padding; *overhead is what the padding takes from
- * the modulus. */
-static hsmc_err_t hsmc_rsa_pad(hsmc_t *h, const char *fn, hsmc_rsa_pad_t pad, CK_MECHANISM *m,
-                               CK_RSA_PKCS_OAEP_PARAMS *oaep, size_t *overhead,
-                               const char **what)
+/* What RSA encryption with one key and padding takes: the mechanism, what
+ * the padding takes from the modulus, the modulus size (hsmc__key_size). */
+typedef struct hsmc_rsa_plan {
+    CK_MECHANISM m;
+    CK_RSA_PKCS_OAEP_PARAMS oaep; /* m's parameters (OAEP) */
+    size_t overhead;
+    size_t k;         /* modulus bytes */
+    const char *what; /* for messages */
+} hsmc_rsa_plan_t;
+
+/* The mechanism of padding `pad` and what it takes from the modulus. */
+static hsmc_err_t hsmc_rsa_plan(hsmc_t *h, const char *fn, hsmc_rsa_pad_t pad, hsmc_rsa_plan_t *p)
 {
-    memset(oaep, 0, sizeof *oaep);
-    oaep->source = CKZ_DATA_SPECIFIED;
-    m->pParameter = oaep;
-    m->ulParameterLen = sizeof *oaep;
-    m->mechanism = CKM_RSA_PKCS_OAEP;
+    memset(&p->oaep, 0, sizeof p->oaep);
+    p->oaep.source = CKZ_DATA_SPECIFIED;
+    p->m.pParameter = &p->oaep;
+    p->m.ulParameterLen = sizeof p->oaep;
+    p->m.mechanism = CKM_RSA_PKCS_OAEP;
     switch (pad) {
     case HSMC_RSA_OAEP_SHA1:
-        oaep->hashAlg = CKM_SHA_1;
-        oaep->mgf = CKG_MGF1_SHA1;
-        *overhead = 2u * 20u + 2u;
-        *what = "RSA-OAEP-SHA1";
-        return HSMC_OK;
+        p->oaep.hashAlg = CKM_SHA_1;
+        p->oaep.mgf = CKG_MGF1_SHA1;
+        p->overhead = 2u * 20u + 2u;
+        p->what = "RSA-OAEP-SHA1";
+        break;
     case HSMC_RSA_OAEP_SHA256:
-        oaep->hashAlg = CKM_SHA256;
-        oaep->mgf = CKG_MGF1_SHA256;
-        *overhead = 2u * 32u + 2u;
-        *what = "RSA-OAEP-SHA256";
-        return HSMC_OK;
+        p->oaep.hashAlg = CKM_SHA256;
+        p->oaep.mgf = CKG_MGF1_SHA256;
+        p->overhead = 2u * 32u + 2u;
+        p->what = "RSA-OAEP-SHA256";
+        break;
     case HSMC_RSA_PKCS1_V15:
-        m->mechanism = CKM_RSA_PKCS;
-        m->pParameter = NULL;
-        m->ulParameterLen = 0;
-        *overhead = 11u;
-        *what = "RSA-PKCS1-v1.5 encryption";
-        return HSMC_OK;
+        p->m.mechanism = CKM_RSA_PKCS;
+        p->m.pParameter = NULL;
+        p->m.ulParameterLen = 0;
+        p->overhead = 11u;
+        p->what = "RSA-PKCS1-v1.5 encryption";
+        break;
     default:
         return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: unknown RSA padding %d", fn, (int)pad);
     }
+    return HSMC_OK;
 }
 
 /* hsmc__rsa_enc_run (hsmc_crypto_int.h). */
@@ -279,56 +273,34 @@ HSMC_NOINLINE hsmc_err_t hsmc__rsa_enc_run(hsmc_t *h, const char *fn, hsmc_key_a
                                                  const uint8_t *pt, size_t len, uint8_t *out,
                                                  size_t cap, size_t *out_len)
 {
-    CK_RSA_PKCS_OAEP_PARAMS oaep;
-    CK_MECHANISM m;
-    CK_OBJECT_HANDLE ho = CK_INVALID_HANDLE;
-    CK_ULONG olen = 0;
-    const char *what = "";
-    size_t k, overhead = 0;
+    hsmc_rsa_plan_t p;
+    CK_ULONG olen;
     hsmc_kop_t op;
-    hsmc_sess_t s;
     hsmc_err_t err;
-    CK_RV rv;
 
-    err = hsmc_rsa_pad(h, fn, pad, &m, &oaep, &overhead, &what);
+    err = hsmc_rsa_plan(h, fn, pad, &p);
+    if (err == HSMC_OK)
+        err = hsmc__key_size(h, fn, obj, CKK_RSA, kalg, &p.k);
     if (err != HSMC_OK)
         return err;
-    err = hsmc__key_size(h, fn, obj, CKK_RSA, kalg, &k);
-    if (err != HSMC_OK)
-        return err;
-    if (k <= overhead || len > k - overhead)
+    if (p.k <= p.overhead || len > p.k - p.overhead)
         return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK,
                           "%s: %s with the %u-bit key '%s' carries at most %u bytes, not %u", fn,
-                          what, (unsigned)(8u * k), obj->label,
-                          (unsigned)(k > overhead ? k - overhead : 0u), (unsigned)len);
-    *out_len = k;
+                          p.what, (unsigned)(8u * p.k), obj->label,
+                          (unsigned)(p.k > p.overhead ? p.k - p.overhead : 0u), (unsigned)len);
+    *out_len = p.k;
     if (out == NULL)
         return HSMC_OK;
-    if (cap < k)
+    if (cap < p.k)
         return hsmc__fail(h, HSMC_ERR_BUFFER, CKR_OK,
                           "%s: the ciphertext of key '%s' takes %u bytes; the buffer has %u", fn,
-                          obj->label, (unsigned)k, (unsigned)cap);
-    hsmc__kop_init(&op, fn, what, obj);
-    memset(&s, 0, sizeof s);
-    do {
-        err = hsmc__op_begin(h, &s, obj, &ho, NULL, NULL);
-        if (err != HSMC_OK)
-            return err;
-        op.call = "C_EncryptInit";
-        op.rvc = HSMC_RVC_PARAMS;
-        op.dirty = 0;
-        rv = h->fl->C_EncryptInit(s.handle, &m, ho);
-        if (rv == CKR_OK) {
-            op.call = "C_Encrypt";
-            op.rvc = 0;
-            olen = (CK_ULONG)k;
-            rv = hsmc__data_call(h, s.handle, HSMC_DC_ENCRYPT, pt, len, out, &olen, &op.dirty);
-        }
-        err = hsmc__op_end(&s, &op, rv);
-    } while (err == HSMC_RETRY);
-    if (err == HSMC_OK && olen != (CK_ULONG)k)
+                          obj->label, (unsigned)p.k, (unsigned)cap);
+    hsmc__kop_init(&op, fn, p.what, obj);
+    olen = (CK_ULONG)p.k;
+    err = hsmc__op_single(h, &op, HSMC_DC_ENCRYPT, &p.m, pt, len, out, &olen);
+    if (err == HSMC_OK && olen != (CK_ULONG)p.k)
         err = hsmc__fail(h, HSMC_ERR_TOKEN, CKR_OK, "%s: C_Encrypt gave %lu bytes, not %u", fn,
-                         (unsigned long)olen, (unsigned)k);
+                         (unsigned long)olen, (unsigned)p.k);
     return err;
 }
 
@@ -338,57 +310,35 @@ HSMC_NOINLINE hsmc_err_t hsmc__rsa_dec_run(hsmc_t *h, const char *fn, hsmc_key_a
                                                  const uint8_t *ct, size_t len, uint8_t *out,
                                                  size_t cap, size_t *out_len)
 {
-    CK_RSA_PKCS_OAEP_PARAMS oaep;
-    CK_MECHANISM m;
-    CK_OBJECT_HANDLE ho = CK_INVALID_HANDLE;
-    CK_ULONG olen = 0;
-    const char *what = "";
-    size_t k, overhead = 0;
+    hsmc_rsa_plan_t p;
+    CK_ULONG olen;
     hsmc_kop_t op;
-    hsmc_sess_t s;
     hsmc_err_t err;
-    CK_RV rv;
 
-    err = hsmc_rsa_pad(h, fn, pad, &m, &oaep, &overhead, &what);
+    err = hsmc_rsa_plan(h, fn, pad, &p);
+    if (err == HSMC_OK)
+        err = hsmc__key_size(h, fn, obj, CKK_RSA, kalg, &p.k);
     if (err != HSMC_OK)
         return err;
-    err = hsmc__key_size(h, fn, obj, CKK_RSA, kalg, &k);
-    if (err != HSMC_OK)
-        return err;
-    if (len != k)
+    if (len != p.k)
         return hsmc__fail(h, HSMC_ERR_DECRYPT, CKR_OK,
                           "%s: the ciphertext is %u bytes; key '%s' makes %u-byte ciphertexts",
-                          fn, (unsigned)len, obj->label, (unsigned)k);
-    *out_len = k;
+                          fn, (unsigned)len, obj->label, (unsigned)p.k);
+    *out_len = p.k;
     if (out == NULL)
         return HSMC_OK;
-    if (cap < k)
+    if (cap < p.k)
         return hsmc__fail(h, HSMC_ERR_BUFFER, CKR_OK,
                           "%s: RSA decryption with key '%s' needs room for %u bytes (the modulus "
                           "size); the buffer has %u",
-                          fn, obj->label, (unsigned)k, (unsigned)cap);
-    hsmc__kop_init(&op, fn, what, obj);
-    memset(&s, 0, sizeof s);
-    do {
-        err = hsmc__op_begin(h, &s, obj, &ho, NULL, NULL);
-        if (err != HSMC_OK)
-            return err;
-        op.call = "C_DecryptInit";
-        op.rvc = HSMC_RVC_PARAMS;
-        op.dirty = 0;
-        rv = h->fl->C_DecryptInit(s.handle, &m, ho);
-        if (rv == CKR_OK) {
-            op.call = "C_Decrypt";
-            op.rvc = HSMC_RVC_DECRYPT;
-            olen = (CK_ULONG)cap;
-            rv = hsmc__data_call(h, s.handle, HSMC_DC_DECRYPT, ct, len, out, &olen, &op.dirty);
-        }
-        err = hsmc__op_end(&s, &op, rv);
-    } while (err == HSMC_RETRY);
-    if (err == HSMC_OK && olen > (CK_ULONG)(k - overhead))
+                          fn, obj->label, (unsigned)p.k, (unsigned)cap);
+    hsmc__kop_init(&op, fn, p.what, obj);
+    olen = (CK_ULONG)cap;
+    err = hsmc__op_single(h, &op, HSMC_DC_DECRYPT, &p.m, ct, len, out, &olen);
+    if (err == HSMC_OK && olen > (CK_ULONG)(p.k - p.overhead))
         err = hsmc__fail(h, HSMC_ERR_TOKEN, CKR_OK,
                          "%s: C_Decrypt gave %lu bytes, more than %s can carry", fn,
-                         (unsigned long)olen, what);
+                         (unsigned long)olen, p.what);
     if (err != HSMC_OK) {
         hsmc__wipe(out, cap);
         return err;

@@ -59,10 +59,11 @@ static const uint8_t hsmc_cose_empty[1] = {0};
 
 /* ---- Small helpers -------------------------------------------------------- */
 
-uint8_t *hsmc__cose_reserve(hsmc_cbor_enc_t *enc, size_t n)
+uint8_t *hsmc__cose_reserve_bstr(hsmc_cbor_enc_t *enc, size_t n)
 {
     uint8_t *p = NULL;
 
+    (void)hsmc_cbor_put_bstr_header(enc, n);
     if (n > SIZE_MAX - enc->len) {
         enc->len = SIZE_MAX;
         enc->err = HSMC_ERR_ARG;
@@ -545,6 +546,30 @@ hsmc_err_t hsmc__cose_sha_finish(hsmc_cose_t *c, uint8_t *out)
     return rc == 0 ? HSMC_OK : HSMC_ERR_INTERNAL;
 }
 
+hsmc_err_t hsmc__cose_sha_tail(hsmc_cose_t *c, hsmc_err_t err, size_t n, const hsmc_view_t *a,
+                               const hsmc_view_t *b, uint8_t *out)
+{
+    hsmc_cbor_enc_t e;
+
+    if (err == HSMC_OK)
+        err = hsmc__cose_sha_update(c, c->scratch, n);
+    if (err == HSMC_OK)
+        err = hsmc__cose_sha_update(c, a->ptr, a->len);
+    if (err == HSMC_OK) {
+        hsmc_cbor_enc_init(&e, c->scratch, sizeof c->scratch);
+        (void)hsmc_cbor_put_bstr_header(&e, b->len);
+        err = hsmc_cbor_enc_finish(&e, &n);
+    }
+    if (err == HSMC_OK)
+        err = hsmc__cose_sha_update(c, c->scratch, n);
+    if (err == HSMC_OK)
+        err = hsmc__cose_sha_update(c, b->ptr, b->len);
+    if (err == HSMC_OK)
+        err = hsmc__cose_sha_finish(c, out);
+    hsmc__cose_crypto_release(c);
+    return err;
+}
+
 /* ---- Context ----------------------------------------------------------------- */
 
 void hsmc_cose_init(hsmc_cose_t *c, hsmc_t *h)
@@ -732,6 +757,24 @@ static size_t hsmc_cose_put_prot(hsmc_cbor_enc_t *e, const hsmc_cose_t *c, int64
     return n;
 }
 
+/* The start of a message hsmc writes: its tag, its array of n items and
+ * the protected bucket (hsmc_cose_put_prot: @return its map's length). */
+static size_t hsmc_cose_put_start(hsmc_cbor_enc_t *e, const hsmc_cose_t *c, uint64_t tag,
+                                  size_t n, int64_t alg, size_t chunk)
+{
+    (void)hsmc_cbor_put_tag(e, tag);
+    (void)hsmc_cbor_put_array(e, n);
+    return hsmc_cose_put_prot(e, c, alg, chunk);
+}
+
+/* The kid (4) of a key hsmc writes for: its label, which the default
+ * resolver (hsmc_cose_resolve_label) opens again. */
+static void hsmc_cose_put_kid(hsmc_cbor_enc_t *e, const hsmc_key_t *key)
+{
+    (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_KID);
+    (void)hsmc_cbor_put_bstr(e, (const uint8_t *)key->priv.label, key->priv.label_len);
+}
+
 /* ---- Enc_structure / Sig_structure ---------------------------------------- */
 
 /*
@@ -817,26 +860,83 @@ HSMC_NOINLINE static hsmc_err_t hsmc_cose_sig_digest(hsmc_cose_t *c, const char 
     (void)hsmc_cbor_put_bstr(&e, prot, prot_len);
     (void)hsmc_cbor_put_bstr_header(&e, aad.len);
     err = hsmc_cbor_enc_finish(&e, &n);
-    if (err == HSMC_OK)
-        err = hsmc__cose_sha_update(c, c->scratch, n);
-    if (err == HSMC_OK)
-        err = hsmc__cose_sha_update(c, aad.ptr, aad.len);
-    if (err == HSMC_OK) {
-        hsmc_cbor_enc_init(&e, c->scratch, sizeof c->scratch);
-        (void)hsmc_cbor_put_bstr_header(&e, payload.len);
-        err = hsmc_cbor_enc_finish(&e, &n);
-    }
-    if (err == HSMC_OK)
-        err = hsmc__cose_sha_update(c, c->scratch, n);
-    if (err == HSMC_OK)
-        err = hsmc__cose_sha_update(c, payload.ptr, payload.len);
-    if (err == HSMC_OK)
-        err = hsmc__cose_sha_finish(c, dig);
-    hsmc__cose_crypto_release(c);
+    err = hsmc__cose_sha_tail(c, err, n, &aad, &payload, dig);
     if (err != HSMC_OK)
         return hsmc__fail(c->h, err == HSMC_ERR_BUFFER ? HSMC_ERR_LIMIT : err, CKR_OK,
                           "%s: hashing the Sig_structure failed", fn);
     return HSMC_OK;
+}
+
+/* ---- Reading and writing messages ------------------------------------------ */
+
+/* Start reading the message msg[0..len) in c->dec: its COSE tag
+ * (hsmc__cose_tag) and an array of n items; `name` is the structure, for
+ * messages. */
+static hsmc_err_t hsmc_cose_open_msg(hsmc_cose_t *c, const char *fn, const uint8_t *msg,
+                                     size_t len, unsigned flags, uint64_t tag, size_t n,
+                                     const char *name)
+{
+    hsmc_cbor_dec_t *d = &c->dec;
+    size_t m;
+    hsmc_err_t err;
+
+    hsmc_cbor_dec_init(d, msg, len);
+    err = hsmc__cose_tag(c, fn, d, tag, flags);
+    if (err != HSMC_OK)
+        return err;
+    if (hsmc_cbor_get_array(d, &m) != HSMC_OK)
+        return hsmc__cose_dec_fail(c, fn, d);
+    if (m != n)
+        return hsmc__fail(c->h, HSMC_ERR_FORMAT, CKR_OK, "%s: a %s is an array of %lu, not %lu",
+                          fn, name, (unsigned long)n, (unsigned long)m);
+    return HSMC_OK;
+}
+
+/*
+ * The outcome of the size pass of a message writer (err from the encoder,
+ * `need` bytes; `name` the structure): *out_len = need; a message too long
+ * to count is HSMC_ERR_ARG; with an output buffer, one that does not fit is
+ * HSMC_ERR_BUFFER. Callers stop when out is NULL.
+ */
+static hsmc_err_t hsmc_cose_fits(hsmc_cose_t *c, const char *fn, const char *name,
+                                 hsmc_err_t err, size_t need, const uint8_t *out, size_t cap,
+                                 size_t *out_len)
+{
+    *out_len = need;
+    if (err == HSMC_ERR_ARG)
+        return hsmc__fail(c->h, err, CKR_OK, "%s: the message would be too long", fn);
+    if (out == NULL)
+        return HSMC_OK;
+    if (err != HSMC_OK)
+        return hsmc__fail(c->h, HSMC_ERR_BUFFER, CKR_OK,
+                          "%s: the %s takes %lu bytes; the buffer has %lu", fn, name,
+                          (unsigned long)need, (unsigned long)cap);
+    return HSMC_OK;
+}
+
+/* Checks common to the decrypting calls, before anything is parsed; info
+ * is reset. */
+static hsmc_err_t hsmc_cose_dec_args(hsmc_cose_t *c, const char *fn, hsmc_view_t msg,
+                                     hsmc_view_t aad, const size_t *out_len,
+                                     hsmc_cose_info_t *info)
+{
+    if (out_len == NULL || msg.ptr == NULL || !HSMC_VIEW_OK(aad))
+        return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
+                          "%s: msg and out_len must be given, and aad bytes for a non-zero length",
+                          fn);
+    hsmc__cose_info_reset(info);
+    return HSMC_OK;
+}
+
+/* End of a decrypting call with result err: out[0..cap) is wiped on
+ * failure; the scratch, keys and software state go. @return err. */
+static hsmc_err_t hsmc_cose_dec_end(hsmc_cose_t *c, hsmc_err_t err, uint8_t *out, size_t cap)
+{
+    if (err != HSMC_OK && out != NULL)
+        hsmc__wipe(out, cap);
+    hsmc__wipe(c->scratch, sizeof c->scratch);
+    hsmc_cose_done(c);
+    return err;
 }
 
 /* ---- COSE_Encrypt0 ------------------------------------------------------------- */
@@ -902,27 +1002,16 @@ hsmc_err_t hsmc_cose_encrypt0(hsmc_cose_t *c, const hsmc_key_t *key, hsmc_view_t
     if (pt.len > SIZE_MAX / 2)
         return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK, "%s: the plaintext is too long", fn);
     hsmc_cbor_enc_init(&e, out, cap);
-    (void)hsmc_cbor_put_tag(&e, HSMC_COSE_TAG_ENCRYPT0);
-    (void)hsmc_cbor_put_array(&e, 3);
-    (void)hsmc_cose_put_prot(&e, c, alg, 0);
+    (void)hsmc_cose_put_start(&e, c, HSMC_COSE_TAG_ENCRYPT0, 3, alg, 0);
     (void)hsmc_cbor_put_map(&e, 2);
-    (void)hsmc_cbor_put_int(&e, HSMC_COSE_HDR_KID);
-    (void)hsmc_cbor_put_bstr(&e, (const uint8_t *)key->priv.label, key->priv.label_len);
+    hsmc_cose_put_kid(&e, key);
     (void)hsmc_cbor_put_int(&e, HSMC_COSE_HDR_IV);
-    (void)hsmc_cbor_put_bstr_header(&e, HSMC_GCM_IV_LEN);
-    ivp = hsmc__cose_reserve(&e, HSMC_GCM_IV_LEN);
-    (void)hsmc_cbor_put_bstr_header(&e, pt.len + HSMC_GCM_TAG_LEN);
-    ctp = hsmc__cose_reserve(&e, pt.len + HSMC_GCM_TAG_LEN);
+    ivp = hsmc__cose_reserve_bstr(&e, HSMC_GCM_IV_LEN);
+    ctp = hsmc__cose_reserve_bstr(&e, pt.len + HSMC_GCM_TAG_LEN);
     err = hsmc_cbor_enc_finish(&e, &need);
-    *out_len = need;
-    if (err == HSMC_ERR_ARG)
-        return hsmc__fail(c->h, err, CKR_OK, "%s: the message would be too long", fn);
-    if (out == NULL)
-        return HSMC_OK;
-    if (err != HSMC_OK)
-        return hsmc__fail(c->h, HSMC_ERR_BUFFER, CKR_OK,
-                          "%s: the COSE_Encrypt0 takes %lu bytes; the buffer has %lu", fn,
-                          (unsigned long)need, (unsigned long)cap);
+    err = hsmc_cose_fits(c, fn, "COSE_Encrypt0", err, need, out, cap, out_len);
+    if (err != HSMC_OK || out == NULL)
+        return err;
     err = hsmc_cose_enc_structure(c, fn, "Encrypt0", NULL, 0, alg, aad, 1, &elen);
     if (err == HSMC_OK)
         err = hsmc_gcm_encrypt(c->h, key, c->scratch, elen, pt.ptr, pt.len, ivp, ctp,
@@ -964,18 +1053,12 @@ HSMC_NOINLINE static hsmc_err_t hsmc_cose_parse0(hsmc_cose_t *c, const char *fn,
 {
     hsmc_cbor_dec_t *d = &c->dec;
     hsmc_cbor_type_t t;
-    size_t n;
     hsmc_err_t err;
 
-    hsmc_cbor_dec_init(d, msg.ptr, msg.len);
-    err = hsmc__cose_tag(c, fn, d, HSMC_COSE_TAG_ENCRYPT0, flags);
+    err = hsmc_cose_open_msg(c, fn, msg.ptr, msg.len, flags, HSMC_COSE_TAG_ENCRYPT0, 3,
+                             "COSE_Encrypt0");
     if (err != HSMC_OK)
         return err;
-    if (hsmc_cbor_get_array(d, &n) != HSMC_OK)
-        return hsmc__cose_dec_fail(c, fn, d);
-    if (n != 3)
-        return hsmc__fail(c->h, HSMC_ERR_FORMAT, CKR_OK,
-                          "%s: a COSE_Encrypt0 is an array of 3, not %lu", fn, (unsigned long)n);
     err = hsmc__cose_headers(c, fn, d, HSMC_COSE_H_ALG | HSMC_COSE_H_KID | HSMC_COSE_H_IV |
                                            HSMC_COSE_H_CTYPE, hd);
     if (err != HSMC_OK)
@@ -1010,11 +1093,9 @@ hsmc_err_t hsmc_cose_decrypt0(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, 
 
     if (c == NULL)
         return HSMC_ERR_ARG;
-    if (out_len == NULL || msg.ptr == NULL || !HSMC_VIEW_OK(aad))
-        return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
-                          "%s: msg and out_len must be given, and aad bytes for a non-zero length",
-                          fn);
-    hsmc__cose_info_reset(info);
+    err = hsmc_cose_dec_args(c, fn, msg, aad, out_len, info);
+    if (err != HSMC_OK)
+        return err;
     err = hsmc_cose_parse0(c, fn, msg, flags, &hd, &ct);
     if (err == HSMC_OK)
         err = hsmc_cose_enc_structure(c, fn, "Encrypt0", hd.prot, hd.prot_len, 0, aad, 0, &elen);
@@ -1057,11 +1138,7 @@ hsmc_err_t hsmc_cose_decrypt0(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, 
                          "AAD, or altered)",
                          fn, c->key.priv.label);
 done:
-    if (err != HSMC_OK && out != NULL)
-        hsmc__wipe(out, cap);
-    hsmc__wipe(c->scratch, sizeof c->scratch);
-    hsmc_cose_done(c);
-    return err;
+    return hsmc_cose_dec_end(c, err, out, cap);
 }
 
 /* ---- COSE_Encrypt -------------------------------------------------------------- */
@@ -1147,17 +1224,14 @@ HSMC_NOINLINE static hsmc_err_t hsmc_cose_emit(hsmc_cose_t *c, const char *fn, h
     uint8_t *p;
     hsmc_err_t err;
 
-    (void)hsmc_cbor_put_tag(e, HSMC_COSE_TAG_ENCRYPT);
-    (void)hsmc_cbor_put_array(e, 4);
-    (void)hsmc_cose_put_prot(e, c, HSMC_COSE_A256GCM, chunk);
+    (void)hsmc_cose_put_start(e, c, HSMC_COSE_TAG_ENCRYPT, 4, HSMC_COSE_A256GCM, chunk);
     (void)hsmc_cbor_put_map(e, 1);
     (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_IV);
     (void)hsmc_cbor_put_bstr(e, iv, HSMC_GCM_IV_LEN);
     if (chunk != 0) {
         (void)hsmc_cbor_put_null(e);
     } else {
-        (void)hsmc_cbor_put_bstr_header(e, pt.len + HSMC_GCM_TAG_LEN);
-        p = hsmc__cose_reserve(e, pt.len + HSMC_GCM_TAG_LEN);
+        p = hsmc__cose_reserve_bstr(e, pt.len + HSMC_GCM_TAG_LEN);
         if (write && p != NULL) {
             err = hsmc__cose_gcm_seal(c, iv, c->scratch, elen, pt.ptr, pt.len, p);
             if (err != HSMC_OK)
@@ -1171,14 +1245,11 @@ HSMC_NOINLINE static hsmc_err_t hsmc_cose_emit(hsmc_cose_t *c, const char *fn, h
         (void)hsmc_cbor_put_map(e, 2);
         (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_ALG);
         (void)hsmc_cbor_put_int(e, r[i].alg);
-        (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_KID);
-        (void)hsmc_cbor_put_bstr(e, (const uint8_t *)r[i].key->priv.label,
-                                 r[i].key->priv.label_len);
+        hsmc_cose_put_kid(e, r[i].key);
         err = hsmc_cose_wrapped_len(c, &r[i], &wlen);
         if (err != HSMC_OK)
             return err;
-        (void)hsmc_cbor_put_bstr_header(e, wlen);
-        p = hsmc__cose_reserve(e, wlen);
+        p = hsmc__cose_reserve_bstr(e, wlen);
         if (write && p != NULL) {
             err = hsmc_wrap_bytes(c->h, r[i].key, hsmc_cose_wrap_mech(r[i].alg, &kek_len), c->cek,
                                   HSMC_COSE_CEK_LEN, p, wlen, &got);
@@ -1445,20 +1516,14 @@ hsmc_err_t hsmc__cose_open_encrypt(hsmc_cose_t *c, const char *fn, const uint8_t
     hsmc_cbor_dec_t *d = &c->dec;
     hsmc_cbor_type_t t;
     const uint8_t *rp = NULL;
-    size_t n, rl = 0;
+    size_t rl = 0;
     hsmc_err_t err;
 
     ct->ptr = NULL;
     ct->len = 0;
-    hsmc_cbor_dec_init(d, msg, len);
-    err = hsmc__cose_tag(c, fn, d, HSMC_COSE_TAG_ENCRYPT, flags);
+    err = hsmc_cose_open_msg(c, fn, msg, len, flags, HSMC_COSE_TAG_ENCRYPT, 4, "COSE_Encrypt");
     if (err != HSMC_OK)
         return err;
-    if (hsmc_cbor_get_array(d, &n) != HSMC_OK)
-        return hsmc__cose_dec_fail(c, fn, d);
-    if (n != 4)
-        return hsmc__fail(c->h, HSMC_ERR_FORMAT, CKR_OK,
-                          "%s: a COSE_Encrypt is an array of 4, not %lu", fn, (unsigned long)n);
     /* The chunk size is read either way, so a stream header handed to
      * hsmc_cose_decrypt is named as such instead of failing its crit. */
     err = hsmc__cose_headers(c, fn, d,
@@ -1535,11 +1600,9 @@ hsmc_err_t hsmc_cose_decrypt(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, u
 
     if (c == NULL)
         return HSMC_ERR_ARG;
-    if (out_len == NULL || msg.ptr == NULL || !HSMC_VIEW_OK(aad))
-        return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
-                          "%s: msg and out_len must be given, and aad bytes for a non-zero length",
-                          fn);
-    hsmc__cose_info_reset(info);
+    err = hsmc_cose_dec_args(c, fn, msg, aad, out_len, info);
+    if (err != HSMC_OK)
+        return err;
     err = hsmc__cose_open_encrypt(c, fn, msg.ptr, msg.len, flags, 0, 1, &hd, &ct, &cek_len, NULL);
     if (err == HSMC_OK)
         err = hsmc_cose_enc_structure(c, fn, "Encrypt", hd.prot, hd.prot_len, 0, aad, 0, &elen);
@@ -1569,11 +1632,7 @@ hsmc_err_t hsmc_cose_decrypt(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, u
                              "%s: the content does not authenticate (wrong AAD, or altered)", fn);
     }
 done:
-    if (err != HSMC_OK && out != NULL)
-        hsmc__wipe(out, cap);
-    hsmc__wipe(c->scratch, sizeof c->scratch);
-    hsmc_cose_done(c);
-    return err;
+    return hsmc_cose_dec_end(c, err, out, cap);
 }
 
 /* ---- COSE_Sign1 ---------------------------------------------------------------- */
@@ -1664,30 +1723,22 @@ hsmc_err_t hsmc_cose_sign1(hsmc_cose_t *c, const hsmc_key_t *key, int alg, hsmc_
     if (err != HSMC_OK)
         return err;
     hsmc_cbor_enc_init(&e, out, cap);
-    (void)hsmc_cbor_put_tag(&e, HSMC_COSE_TAG_SIGN1);
-    (void)hsmc_cbor_put_array(&e, 4);
-    prot_len = hsmc_cose_put_prot(&e, c, alg, 0);
+    prot_len = hsmc_cose_put_start(&e, c, HSMC_COSE_TAG_SIGN1, 4, alg, 0);
     if (out != NULL && e.err == HSMC_OK)
         prot = out + e.len - prot_len; /* signed from where it was written */
     (void)hsmc_cbor_put_map(&e, 1);
-    (void)hsmc_cbor_put_int(&e, HSMC_COSE_HDR_KID);
-    (void)hsmc_cbor_put_bstr(&e, (const uint8_t *)key->priv.label, key->priv.label_len);
+    hsmc_cose_put_kid(&e, key);
     if (flags & HSMC_COSE_DETACHED)
         (void)hsmc_cbor_put_null(&e);
     else
         (void)hsmc_cbor_put_bstr(&e, payload.ptr, payload.len);
-    (void)hsmc_cbor_put_bstr_header(&e, slen);
-    sig = hsmc__cose_reserve(&e, slen);
+    sig = hsmc__cose_reserve_bstr(&e, slen);
     err = hsmc_cbor_enc_finish(&e, &need);
-    *out_len = need;
-    if (err == HSMC_ERR_ARG)
-        return hsmc__fail(c->h, err, CKR_OK, "%s: the message would be too long", fn);
-    if (out == NULL)
-        return HSMC_OK;
-    if (err != HSMC_OK || prot == NULL)
-        return hsmc__fail(c->h, HSMC_ERR_BUFFER, CKR_OK,
-                          "%s: the COSE_Sign1 takes %lu bytes; the buffer has %lu", fn,
-                          (unsigned long)need, (unsigned long)cap);
+    if (err == HSMC_OK && prot == NULL) /* with a buffer: nothing to sign from */
+        err = HSMC_ERR_BUFFER;
+    err = hsmc_cose_fits(c, fn, "COSE_Sign1", err, need, out, cap, out_len);
+    if (err != HSMC_OK || out == NULL)
+        return err;
     err = hsmc_cose_sign_into(c, fn, key, sa, prot, prot_len, aad, payload, sig, slen, &got);
     if (err == HSMC_OK && got != slen)
         err = hsmc__fail(c->h, HSMC_ERR_INTERNAL, CKR_OK,
@@ -1707,19 +1758,13 @@ HSMC_NOINLINE static hsmc_err_t hsmc_cose_parse1(hsmc_cose_t *c, const char *fn,
 {
     hsmc_cbor_dec_t *d = &c->dec;
     hsmc_cbor_type_t t;
-    size_t n;
     int nil = 0;
     hsmc_err_t err;
 
-    hsmc_cbor_dec_init(d, msg.ptr, msg.len);
-    err = hsmc__cose_tag(c, fn, d, HSMC_COSE_TAG_SIGN1, flags);
+    err = hsmc_cose_open_msg(c, fn, msg.ptr, msg.len, flags, HSMC_COSE_TAG_SIGN1, 4,
+                             "COSE_Sign1");
     if (err != HSMC_OK)
         return err;
-    if (hsmc_cbor_get_array(d, &n) != HSMC_OK)
-        return hsmc__cose_dec_fail(c, fn, d);
-    if (n != 4)
-        return hsmc__fail(c->h, HSMC_ERR_FORMAT, CKR_OK,
-                          "%s: a COSE_Sign1 is an array of 4, not %lu", fn, (unsigned long)n);
     err = hsmc__cose_headers(c, fn, d, HSMC_COSE_H_ALG | HSMC_COSE_H_KID | HSMC_COSE_H_CTYPE, hd);
     if (err != HSMC_OK)
         return err;

@@ -119,10 +119,22 @@ hsmc_err_t hsmc__cose_sha_update(hsmc_cose_t *c, const uint8_t *p, size_t n);
 hsmc_err_t hsmc__cose_sha_finish(hsmc_cose_t *c, uint8_t *out);
 
 /**
- * Reserve n bytes at the encoder's position for the caller to fill (e.g.
- * ciphertext written in place). @return the place, or NULL in a size-only
- * pass or once the encoder failed (the length is counted either way).
+ * Finish a hash started in c->crypto over a structure that ends with two
+ * byte strings a and b: the scratch holds its first n encoded bytes (up to
+ * the head of a); a, the head of b and b follow, and the digest goes to
+ * out. err is the caller's result so far: nothing more is hashed unless it
+ * is HSMC_OK. c->crypto is released either way. @return HSMC_OK, or an
+ * encoder / mbedTLS error.
  */
-uint8_t *hsmc__cose_reserve(hsmc_cbor_enc_t *enc, size_t n);
+hsmc_err_t hsmc__cose_sha_tail(hsmc_cose_t *c, hsmc_err_t err, size_t n, const hsmc_view_t *a,
+                               const hsmc_view_t *b, uint8_t *out);
+
+/**
+ * Write the head of an n-byte byte string and reserve its n bytes for the
+ * caller to fill (e.g. ciphertext written in place). @return the place, or
+ * NULL in a size-only pass or once the encoder failed (the length is
+ * counted either way).
+ */
+uint8_t *hsmc__cose_reserve_bstr(hsmc_cbor_enc_t *enc, size_t n);
 
 #endif /* HSMC_COSE_INT_H */

@@ -61,9 +61,12 @@ static hsmc_err_t hsmc_stream_fail(hsmc_cose_stream_t *s, hsmc_err_t err)
     return err;
 }
 
-/* Common entry checks: context, the sticky error, the mode. */
+/* Common entry checks: a stream (NULL: HSMC_ERR_ARG without a detail),
+ * the sticky error, the mode. */
 static hsmc_err_t hsmc_stream_state(hsmc_cose_stream_t *s, const char *fn, int mode)
 {
+    if (s == NULL)
+        return HSMC_ERR_ARG;
     if (s->err != HSMC_OK)
         return hsmc__fail(s->cose.h, s->err, CKR_OK,
                           "%s: the stream already failed (%s); start a new one", fn,
@@ -84,6 +87,7 @@ HSMC_NOINLINE static hsmc_err_t hsmc_stream_bind(hsmc_cose_stream_t *s, const ch
                                                  hsmc_view_t aad)
 {
     hsmc_cose_t *c = &s->cose;
+    hsmc_view_t hdr_view;
     hsmc_cbor_enc_t e;
     size_t n = 0;
     hsmc_err_t err;
@@ -95,22 +99,9 @@ HSMC_NOINLINE static hsmc_err_t hsmc_stream_bind(hsmc_cose_stream_t *s, const ch
     (void)hsmc_cbor_put_bstr_header(&e, hdr_len);
     if (err == HSMC_OK)
         err = hsmc_cbor_enc_finish(&e, &n);
-    if (err == HSMC_OK)
-        err = hsmc__cose_sha_update(c, c->scratch, n);
-    if (err == HSMC_OK)
-        err = hsmc__cose_sha_update(c, hdr, hdr_len);
-    if (err == HSMC_OK) {
-        hsmc_cbor_enc_init(&e, c->scratch, sizeof c->scratch);
-        (void)hsmc_cbor_put_bstr_header(&e, aad.len);
-        err = hsmc_cbor_enc_finish(&e, &n);
-    }
-    if (err == HSMC_OK)
-        err = hsmc__cose_sha_update(c, c->scratch, n);
-    if (err == HSMC_OK)
-        err = hsmc__cose_sha_update(c, aad.ptr, aad.len);
-    if (err == HSMC_OK)
-        err = hsmc__cose_sha_finish(c, s->bind);
-    hsmc__cose_crypto_release(c);
+    hdr_view.ptr = hdr;
+    hdr_view.len = hdr_len;
+    err = hsmc__cose_sha_tail(c, err, n, &hdr_view, &aad, s->bind);
     if (err != HSMC_OK)
         return hsmc__fail(c->h, err, CKR_OK, "%s: hashing the stream header failed", fn);
     return HSMC_OK;
@@ -158,8 +149,6 @@ hsmc_err_t hsmc_cose_stream_seal_init(hsmc_cose_stream_t *s, const hsmc_cose_rec
     hsmc_view_t none = {NULL, 0};
     hsmc_err_t err;
 
-    if (s == NULL)
-        return HSMC_ERR_ARG;
     err = hsmc_stream_state(s, fn, HSMC_STREAM_IDLE);
     if (err != HSMC_OK)
         return err;
@@ -204,8 +193,7 @@ HSMC_NOINLINE static hsmc_err_t hsmc_stream_seal(hsmc_cose_stream_t *s, const ch
     (void)hsmc_cbor_put_array(&e, 3);
     (void)hsmc_cbor_put_bstr(&e, s->iv, HSMC_COSE_SID_LEN);
     (void)hsmc_cbor_put_uint(&e, s->next);
-    (void)hsmc_cbor_put_bstr_header(&e, len + HSMC_GCM_TAG_LEN);
-    p = hsmc__cose_reserve(&e, len + HSMC_GCM_TAG_LEN);
+    p = hsmc__cose_reserve_bstr(&e, len + HSMC_GCM_TAG_LEN);
     err = hsmc_cbor_enc_finish(&e, &need);
     *out_len = need;
     if (out == NULL)
@@ -230,8 +218,6 @@ hsmc_err_t hsmc_cose_stream_seal_chunk(hsmc_cose_stream_t *s, const uint8_t *pt,
     static const char fn[] = "hsmc_cose_stream_seal_chunk";
     hsmc_err_t err;
 
-    if (s == NULL)
-        return HSMC_ERR_ARG;
     err = hsmc_stream_state(s, fn, HSMC_STREAM_SEALING);
     if (err != HSMC_OK)
         return err;
@@ -249,8 +235,6 @@ hsmc_err_t hsmc_cose_stream_seal_finish(hsmc_cose_stream_t *s, const uint8_t *pt
     static const char fn[] = "hsmc_cose_stream_seal_finish";
     hsmc_err_t err;
 
-    if (s == NULL)
-        return HSMC_ERR_ARG;
     err = hsmc_stream_state(s, fn, HSMC_STREAM_SEALING);
     if (err != HSMC_OK)
         return err;
@@ -281,12 +265,10 @@ hsmc_err_t hsmc_cose_stream_open_init(hsmc_cose_stream_t *s, const uint8_t *in, 
     size_t hl = 0, cek_len = 0;
     hsmc_err_t err;
 
-    if (s == NULL)
-        return HSMC_ERR_ARG;
-    c = &s->cose;
     err = hsmc_stream_state(s, fn, HSMC_STREAM_IDLE);
     if (err != HSMC_OK)
         return err;
+    c = &s->cose;
     if (in == NULL || used == NULL || !HSMC_VIEW_OK(aad) || max_chunk == 0)
         return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
                           "%s: in, used and max_chunk must be given, and aad bytes for a "

@@ -399,46 +399,108 @@ hsmc_err_t hsmc__op_end(hsmc_sess_t *s, const hsmc_kop_t *op, CK_RV rv)
     }
 }
 
-/* One call of `kind`. */
-static CK_RV hsmc_dcall(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s, hsmc_dcall_t kind,
-                        CK_BYTE_PTR in, CK_ULONG len, CK_BYTE_PTR out, CK_ULONG *out_len)
+/* The Init call of `kind` (k is ignored for a digest), named in op. */
+static CK_RV hsmc_init_call(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s, hsmc_kop_t *op,
+                            hsmc_dcall_t kind, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE k)
 {
     switch (kind) {
     case HSMC_DC_ENCRYPT:
+        op->call = "C_EncryptInit";
+        return fl->C_EncryptInit(s, m, k);
+    case HSMC_DC_DECRYPT:
+        op->call = "C_DecryptInit";
+        return fl->C_DecryptInit(s, m, k);
+    case HSMC_DC_SIGN:
+        op->call = "C_SignInit";
+        return fl->C_SignInit(s, m, k);
+    case HSMC_DC_DIGEST:
+        op->call = "C_DigestInit";
+        return fl->C_DigestInit(s, m);
+    case HSMC_DC_VERIFY:
+        op->call = "C_VerifyInit";
+        return fl->C_VerifyInit(s, m, k);
+    default:
+        return CKR_GENERAL_ERROR;
+    }
+}
+
+/* One call of `kind`, named in op with what its failure means. */
+static CK_RV hsmc_dcall(CK_FUNCTION_LIST_PTR fl, CK_SESSION_HANDLE s, hsmc_kop_t *op,
+                        hsmc_dcall_t kind, CK_BYTE_PTR in, CK_ULONG len, CK_BYTE_PTR out,
+                        CK_ULONG *out_len)
+{
+    switch (kind) {
+    case HSMC_DC_ENCRYPT:
+        op->call = "C_Encrypt";
+        op->rvc = 0;
         return fl->C_Encrypt(s, in, len, out, out_len);
     case HSMC_DC_DECRYPT:
+        op->call = "C_Decrypt";
+        op->rvc = HSMC_RVC_DECRYPT;
         return fl->C_Decrypt(s, in, len, out, out_len);
     case HSMC_DC_SIGN:
+        op->call = "C_Sign";
+        op->rvc = 0;
         return fl->C_Sign(s, in, len, out, out_len);
     case HSMC_DC_DIGEST:
+        op->call = "C_Digest";
+        op->rvc = 0;
         return fl->C_Digest(s, in, len, out, out_len);
     case HSMC_DC_VERIFY:
+        op->call = "C_Verify";
+        op->rvc = HSMC_RVC_VERIFY;
         return fl->C_Verify(s, in, len, out, *out_len);
     default:
         return CKR_GENERAL_ERROR;
     }
 }
 
-CK_RV hsmc__data_call(hsmc_t *h, CK_SESSION_HANDLE s, hsmc_dcall_t kind, const uint8_t *in,
-                      size_t len, uint8_t *out, CK_ULONG *out_len, int *dirty)
+CK_RV hsmc__data_call(hsmc_t *h, CK_SESSION_HANDLE s, hsmc_kop_t *op, hsmc_dcall_t kind,
+                      const uint8_t *in, size_t len, uint8_t *out, CK_ULONG *out_len)
 {
     static const CK_BYTE none = 0; /* some tokens refuse NULL even for 0 bytes */
     CK_BYTE_PTR p = (CK_BYTE_PTR)HSMC_CIN(in != NULL ? in : &none);
     CK_ULONG cap = *out_len, first;
     CK_RV rv, again;
 
-    rv = hsmc_dcall(h->fl, s, kind, p, (CK_ULONG)len, out, out_len);
+    rv = hsmc_dcall(h->fl, s, op, kind, p, (CK_ULONG)len, out, out_len);
     if (rv == CKR_OK || hsmc__rv_is_loss(rv))
         return rv;
     /* A failed single-part call ends its operation, except
      * CKR_BUFFER_TOO_SMALL; some tokens keep it active anyway. */
     first = *out_len;
     *out_len = cap;
-    again = hsmc_dcall(h->fl, s, kind, p, (CK_ULONG)len, out, out_len);
+    again = hsmc_dcall(h->fl, s, op, kind, p, (CK_ULONG)len, out, out_len);
     if (again != CKR_OPERATION_NOT_INITIALIZED && again != CKR_OK)
-        *dirty = 1;
+        op->dirty = 1;
     *out_len = first;
     return rv;
+}
+
+hsmc_err_t hsmc__op_single(hsmc_t *h, hsmc_kop_t *op, hsmc_dcall_t kind, CK_MECHANISM *m,
+                           const uint8_t *in, size_t len, uint8_t *out, CK_ULONG *olen)
+{
+    CK_OBJECT_HANDLE hk = CK_INVALID_HANDLE;
+    CK_ULONG room = *olen;
+    hsmc_sess_t s;
+    hsmc_err_t err;
+    CK_RV rv;
+
+    memset(&s, 0, sizeof s);
+    do {
+        err = hsmc__op_begin(h, &s, op->key, &hk, NULL, NULL);
+        if (err != HSMC_OK)
+            return err;
+        op->rvc = HSMC_RVC_PARAMS;
+        op->dirty = 0;
+        rv = hsmc_init_call(h->fl, s.handle, op, kind, m, hk);
+        if (rv == CKR_OK) {
+            *olen = room;
+            rv = hsmc__data_call(h, s.handle, op, kind, in, len, out, olen);
+        }
+        err = hsmc__op_end(&s, op, rv);
+    } while (err == HSMC_RETRY);
+    return err;
 }
 
 /* ---- Key sizes ------------------------------------------------------------- */
@@ -575,11 +637,9 @@ hsmc_err_t hsmc_token_digest(hsmc_t *h, hsmc_hash_t hash, const uint8_t *msg, si
     static const char fn[] = "hsmc_token_digest";
     size_t need = hsmc_hash_len(hash);
     CK_MECHANISM m;
-    CK_ULONG olen = 0;
+    CK_ULONG olen;
     hsmc_kop_t op;
-    hsmc_sess_t s;
     hsmc_err_t err;
-    CK_RV rv;
 
     if (h == NULL)
         return HSMC_ERR_ARG;
@@ -597,23 +657,8 @@ hsmc_err_t hsmc_token_digest(hsmc_t *h, hsmc_hash_t hash, const uint8_t *msg, si
     m.mechanism = hsmc__hash_ckm(hash);
     m.pParameter = NULL;
     m.ulParameterLen = 0;
-    memset(&s, 0, sizeof s);
-    do {
-        err = hsmc__op_begin(h, &s, NULL, NULL, NULL, NULL);
-        if (err != HSMC_OK)
-            return err;
-        op.call = "C_DigestInit";
-        op.rvc = HSMC_RVC_PARAMS;
-        op.dirty = 0;
-        rv = h->fl->C_DigestInit(s.handle, &m);
-        if (rv == CKR_OK) {
-            op.call = "C_Digest";
-            op.rvc = 0;
-            olen = (CK_ULONG)need;
-            rv = hsmc__data_call(h, s.handle, HSMC_DC_DIGEST, msg, len, out, &olen, &op.dirty);
-        }
-        err = hsmc__op_end(&s, &op, rv);
-    } while (err == HSMC_RETRY);
+    olen = (CK_ULONG)need;
+    err = hsmc__op_single(h, &op, HSMC_DC_DIGEST, &m, msg, len, out, &olen);
     if (err != HSMC_OK)
         return err;
     if (olen != (CK_ULONG)need)

@@ -86,13 +86,26 @@ hsmc_err_t hsmc__op_begin(hsmc_t *h, hsmc_sess_t *s, const hsmc_obj_t *a, CK_OBJ
 hsmc_err_t hsmc__op_end(hsmc_sess_t *s, const hsmc_kop_t *op, CK_RV rv);
 
 /**
- * C_Encrypt / C_Decrypt / C_Sign / C_Digest / C_Verify in one part. A
- * failed call is repeated once: CKR_OPERATION_NOT_INITIALIZED (or success)
- * shows the operation ended; otherwise *dirty is set. Empty input is
- * passed as a valid pointer. @return the first call's result.
+ * C_Encrypt / C_Decrypt / C_Sign / C_Digest / C_Verify in one part, named
+ * in op (op->call, and op->rvc as the call's failures mean: decryption,
+ * signature or neither). A failed call is repeated once:
+ * CKR_OPERATION_NOT_INITIALIZED (or success) shows the operation ended;
+ * otherwise op->dirty is set. Empty input is passed as a valid pointer.
+ * @return the first call's result.
  */
-CK_RV hsmc__data_call(hsmc_t *h, CK_SESSION_HANDLE s, hsmc_dcall_t kind, const uint8_t *in,
-                      size_t len, uint8_t *out, CK_ULONG *out_len, int *dirty);
+CK_RV hsmc__data_call(hsmc_t *h, CK_SESSION_HANDLE s, hsmc_kop_t *op, hsmc_dcall_t kind,
+                      const uint8_t *in, size_t len, uint8_t *out, CK_ULONG *out_len);
+
+/**
+ * A single-part operation as one session unit, run again after a
+ * recovery: C_EncryptInit / C_DecryptInit / C_SignInit / C_DigestInit /
+ * C_VerifyInit (by kind) with mechanism m on op->key (NULL: no key, as for
+ * a digest), then hsmc__data_call. *olen: in, the output room the token is
+ * given (HSMC_DC_VERIFY: the signature length); out, what the token gave.
+ * op comes from hsmc__kop_init. @return as hsmc__op_begin / hsmc__op_end.
+ */
+hsmc_err_t hsmc__op_single(hsmc_t *h, hsmc_kop_t *op, hsmc_dcall_t kind, CK_MECHANISM *m,
+                           const uint8_t *in, size_t len, uint8_t *out, CK_ULONG *olen);
 
 /**
  * Size hsmc needs for key `o` of type `kt`: the ECDSA field size, the EdDSA

@@ -67,4 +67,15 @@ int hsmc__field_eq(const CK_UTF8CHAR *field, size_t size, const char *s);
 /** 1 when the context is open (arguments already checked non-NULL). */
 #define HSMC_IS_OPEN(h) ((h)->state == 1u)
 
+/* CK_GCM_PARAMS as PKCS#11 2.40 first published it (no ulIvBits); still
+ * expected by some tokens. Layout 1 is p11-kit's CK_GCM_PARAMS, layout 2
+ * this one (AES-GCM and the probe both try it). */
+typedef struct hsmc_gcm_params_v2 {
+    CK_BYTE_PTR pIv;
+    CK_ULONG ulIvLen;
+    CK_BYTE_PTR pAAD;
+    CK_ULONG ulAADLen;
+    CK_ULONG ulTagBits;
+} hsmc_gcm_params_v2_t;
+
 #endif /* HSMC_INTERNAL_H */

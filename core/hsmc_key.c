@@ -99,9 +99,6 @@ static const char *const hsmc_use_names[7] = {"sign",  "verify", "encrypt", "dec
 
 static const CK_BBOOL hsmc_true = CK_TRUE;
 static const CK_BBOOL hsmc_false = CK_FALSE;
-static const CK_OBJECT_CLASS hsmc_cls_secret = CKO_SECRET_KEY;
-static const CK_OBJECT_CLASS hsmc_cls_private = CKO_PRIVATE_KEY;
-static const CK_OBJECT_CLASS hsmc_cls_public = CKO_PUBLIC_KEY;
 static const CK_BYTE hsmc_f4[] = {0x01, 0x00, 0x01};
 
 /* ---- Algorithms and purposes ----------------------------------------------- */
@@ -326,6 +323,15 @@ hsmc_err_t hsmc_key_version_label(const char *base, unsigned version, char *out,
 
 /* ---- Argument checks ------------------------------------------------------- */
 
+/* The key a call fills: given, and empty until the call succeeds. */
+static hsmc_err_t hsmc_out_clear(hsmc_t *h, hsmc_key_t *out)
+{
+    if (out == NULL)
+        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "no key to fill (out is NULL)");
+    memset(out, 0, sizeof *out);
+    return HSMC_OK;
+}
+
 static hsmc_err_t hsmc_check_label(hsmc_t *h, const char *label, size_t *len)
 {
     if (label == NULL)
@@ -391,8 +397,9 @@ static hsmc_err_t hsmc_check_spec(hsmc_t *h, const hsmc_key_spec_t *spec)
 
 /* ---- Units of work --------------------------------------------------------- */
 
-/* Object kinds for templates and checks. */
+/* Object kinds for templates and checks, and their classes. */
 enum { HSMC_K_SECRET, HSMC_K_PRIVATE, HSMC_K_PUBLIC };
+static const CK_OBJECT_CLASS hsmc_kind_cls[3] = {CKO_SECRET_KEY, CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
 
 typedef struct hsmc_kop {
     hsmc_t *h;
@@ -522,6 +529,14 @@ HSMC_NOINLINE static CK_ULONG hsmc_tmpl_key(const hsmc_kop_t *k, CK_ATTRIBUTE *t
                          (expect & (1u << b)) ? &hsmc_true : &hsmc_false, sizeof(CK_BBOOL));
     }
     return n;
+}
+
+/* CKA_CLASS and CKA_KEY_TYPE, the first two attributes of a template for
+ * a key object of `kind` that hsmc makes itself. @return 2. */
+static CK_ULONG hsmc_tmpl_head(const hsmc_kop_t *k, CK_ATTRIBUTE *t, int kind)
+{
+    (void)hsmc_put(t, 0, CKA_CLASS, &hsmc_kind_cls[kind], sizeof(CK_OBJECT_CLASS));
+    return hsmc_put(t, 1, CKA_KEY_TYPE, &k->ai->kt, sizeof k->ai->kt);
 }
 
 /* Read the 16 boolean attributes as bits (unavailable ones count FALSE). */
@@ -677,8 +692,7 @@ HSMC_NOINLINE static hsmc_err_t hsmc_kop_check(hsmc_kop_t *k, CK_OBJECT_HANDLE o
     memset(obj, 0, sizeof *obj);
     obj->handle = o;
     obj->generation = k->h->generation;
-    obj->cls = kind == HSMC_K_SECRET ? CKO_SECRET_KEY
-             : kind == HSMC_K_PRIVATE ? CKO_PRIVATE_KEY : CKO_PUBLIC_KEY;
+    obj->cls = hsmc_kind_cls[kind];
     obj->key_type = k->ai->kt;
     obj->usage = bits & HSMC_B_OBJ_BITS;
     memcpy(obj->label, k->label, k->label_len);
@@ -731,14 +745,13 @@ HSMC_NOINLINE static hsmc_err_t hsmc_gen_secret(hsmc_kop_t *k, CK_OBJECT_HANDLE 
 {
     CK_ATTRIBUTE t[16];
     CK_MECHANISM m;
-    CK_ULONG n = 0;
+    CK_ULONG n;
     CK_RV rv;
 
     m.mechanism = k->ai->gen;
     m.pParameter = NULL;
     m.ulParameterLen = 0;
-    n = hsmc_put(t, n, CKA_CLASS, &hsmc_cls_secret, sizeof hsmc_cls_secret);
-    n = hsmc_put(t, n, CKA_KEY_TYPE, &k->ai->kt, sizeof k->ai->kt);
+    n = hsmc_tmpl_head(k, t, HSMC_K_SECRET);
     n = hsmc_put(t, n, CKA_VALUE_LEN, &k->ai->size, sizeof k->ai->size);
     n = hsmc_tmpl_key(k, t, n, HSMC_K_SECRET);
     rv = k->fl->C_GenerateKey(k->s, &m, t, n, key);
@@ -815,10 +828,9 @@ static hsmc_err_t hsmc_kop_prepare(hsmc_kop_t *k, hsmc_t *h, const char *label,
 
     memset(k, 0, sizeof *k);
     k->h = h;
-    if (out == NULL)
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "no key to fill (out is NULL)");
-    memset(out, 0, sizeof *out);
-    err = hsmc_check_label(h, label, &k->label_len);
+    err = hsmc_out_clear(h, out);
+    if (err == HSMC_OK)
+        err = hsmc_check_label(h, label, &k->label_len);
     if (err == HSMC_OK)
         err = hsmc_check_spec(h, spec);
     if (err != HSMC_OK)
@@ -857,20 +869,26 @@ hsmc_err_t hsmc_key_generate(hsmc_t *h, const char *label, const hsmc_key_spec_t
 
 /* ---- Import ---------------------------------------------------------------- */
 
-HSMC_NOINLINE static hsmc_err_t hsmc_imp_secret(hsmc_kop_t *k, CK_OBJECT_HANDLE *key)
+/* Create the key object of template t[0..n). */
+static hsmc_err_t hsmc_kop_create(hsmc_kop_t *k, CK_ATTRIBUTE *t, CK_ULONG n,
+                                  CK_OBJECT_HANDLE *key)
 {
-    CK_ATTRIBUTE t[16];
-    CK_ULONG n = 0;
-    CK_RV rv;
+    CK_RV rv = k->fl->C_CreateObject(k->s, t, n, key);
 
-    n = hsmc_put(t, n, CKA_CLASS, &hsmc_cls_secret, sizeof hsmc_cls_secret);
-    n = hsmc_put(t, n, CKA_KEY_TYPE, &k->ai->kt, sizeof k->ai->kt);
-    n = hsmc_put(t, n, CKA_VALUE, k->data, k->data_len);
-    n = hsmc_tmpl_key(k, t, n, HSMC_K_SECRET);
-    rv = k->fl->C_CreateObject(k->s, t, n, key);
     if (rv != CKR_OK)
         return hsmc_kop_make_fail(k, rv, "C_CreateObject");
     return HSMC_OK;
+}
+
+HSMC_NOINLINE static hsmc_err_t hsmc_imp_secret(hsmc_kop_t *k, CK_OBJECT_HANDLE *key)
+{
+    CK_ATTRIBUTE t[16];
+    CK_ULONG n;
+
+    n = hsmc_tmpl_head(k, t, HSMC_K_SECRET);
+    n = hsmc_put(t, n, CKA_VALUE, k->data, k->data_len);
+    n = hsmc_tmpl_key(k, t, n, HSMC_K_SECRET);
+    return hsmc_kop_create(k, t, n, key);
 }
 
 /* RSA components in PKCS#11 order, matching hsmc_der_key_t.part. */
@@ -881,12 +899,10 @@ static const CK_ATTRIBUTE_TYPE hsmc_rsa_parts[HSMC_DER_RSA_PARTS] = {
 HSMC_NOINLINE static hsmc_err_t hsmc_imp_private(hsmc_kop_t *k, CK_OBJECT_HANDLE *key)
 {
     CK_ATTRIBUTE t[21];
-    CK_ULONG n = 0;
+    CK_ULONG n;
     unsigned i;
-    CK_RV rv;
 
-    n = hsmc_put(t, n, CKA_CLASS, &hsmc_cls_private, sizeof hsmc_cls_private);
-    n = hsmc_put(t, n, CKA_KEY_TYPE, &k->ai->kt, sizeof k->ai->kt);
+    n = hsmc_tmpl_head(k, t, HSMC_K_PRIVATE);
     if (k->ai->kt == CKK_RSA) {
         for (i = 0; i < HSMC_DER_RSA_PARTS; i++)
             n = hsmc_put(t, n, hsmc_rsa_parts[i], k->dk->part[i], k->dk->part_len[i]);
@@ -895,10 +911,7 @@ HSMC_NOINLINE static hsmc_err_t hsmc_imp_private(hsmc_kop_t *k, CK_OBJECT_HANDLE
         n = hsmc_put(t, n, CKA_VALUE, k->dk->part[HSMC_DER_EC_D], k->dk->part_len[HSMC_DER_EC_D]);
     }
     n = hsmc_tmpl_key(k, t, n, HSMC_K_PRIVATE);
-    rv = k->fl->C_CreateObject(k->s, t, n, key);
-    if (rv != CKR_OK)
-        return hsmc_kop_make_fail(k, rv, "C_CreateObject");
-    return HSMC_OK;
+    return hsmc_kop_create(k, t, n, key);
 }
 
 /* Public object: (modulus, exponent) or (EC params, DER-wrapped point). */
@@ -907,19 +920,14 @@ HSMC_NOINLINE static hsmc_err_t hsmc_imp_public_call(hsmc_kop_t *k, const void *
                                                      CK_OBJECT_HANDLE *key)
 {
     CK_ATTRIBUTE t[13];
-    CK_ULONG n = 0;
-    CK_RV rv;
+    CK_ULONG n;
     int rsa = k->ai->kt == CKK_RSA;
 
-    n = hsmc_put(t, n, CKA_CLASS, &hsmc_cls_public, sizeof hsmc_cls_public);
-    n = hsmc_put(t, n, CKA_KEY_TYPE, &k->ai->kt, sizeof k->ai->kt);
+    n = hsmc_tmpl_head(k, t, HSMC_K_PUBLIC);
     n = hsmc_put(t, n, rsa ? CKA_MODULUS : CKA_EC_PARAMS, a, alen);
     n = hsmc_put(t, n, rsa ? CKA_PUBLIC_EXPONENT : CKA_EC_POINT, b, blen);
     n = hsmc_tmpl_key(k, t, n, HSMC_K_PUBLIC);
-    rv = k->fl->C_CreateObject(k->s, t, n, key);
-    if (rv != CKR_OK)
-        return hsmc_kop_make_fail(k, rv, "C_CreateObject");
-    return HSMC_OK;
+    return hsmc_kop_create(k, t, n, key);
 }
 
 /* Largest uncompressed point hsmc imports: P-521, 1 + 2 * 66 bytes. */
@@ -1196,10 +1204,9 @@ hsmc_err_t hsmc_key_open(hsmc_t *h, const char *label, hsmc_key_t *out)
 
     if (h == NULL)
         return HSMC_ERR_ARG;
-    if (out == NULL)
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "no key to fill (out is NULL)");
-    memset(out, 0, sizeof *out);
-    err = hsmc_check_label(h, label, &label_len);
+    err = hsmc_out_clear(h, out);
+    if (err == HSMC_OK)
+        err = hsmc_check_label(h, label, &label_len);
     if (err != HSMC_OK)
         return err;
     memset(&c, 0, sizeof c);
@@ -1713,10 +1720,9 @@ hsmc_err_t hsmc_key_latest(hsmc_t *h, const char *base, hsmc_key_t *out)
 
     if (h == NULL)
         return HSMC_ERR_ARG;
-    if (out == NULL)
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "no key to fill (out is NULL)");
-    memset(out, 0, sizeof *out);
-    err = hsmc_scan_versions(h, base, &sc, NULL);
+    err = hsmc_out_clear(h, out);
+    if (err == HSMC_OK)
+        err = hsmc_scan_versions(h, base, &sc, NULL);
     if (err != HSMC_OK)
         return err;
     if (sc.max == 0)
@@ -1736,10 +1742,9 @@ hsmc_err_t hsmc_key_rotate(hsmc_t *h, const char *base, const hsmc_key_spec_t *s
 
     if (h == NULL)
         return HSMC_ERR_ARG;
-    if (out == NULL)
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "no key to fill (out is NULL)");
-    memset(out, 0, sizeof *out);
-    err = hsmc_check_spec(h, spec);
+    err = hsmc_out_clear(h, out);
+    if (err == HSMC_OK)
+        err = hsmc_check_spec(h, spec);
     if (err == HSMC_OK)
         err = hsmc_scan_versions(h, base, &sc, NULL);
     if (err == HSMC_OK)

@@ -68,16 +68,6 @@
 #define HSMC_IN(p) ((void *)(uintptr_t)(const void *)(p))
 #define HSMC_TMPL(t) ((CK_ATTRIBUTE_PTR)HSMC_IN(t)), ((CK_ULONG)HSMC_COUNT(t))
 
-/* CK_GCM_PARAMS as PKCS#11 2.40 first published it (no ulIvBits); still
- * expected by some tokens. Layout 1 is p11-kit's CK_GCM_PARAMS. */
-typedef struct hsmc_gcm_params_v2 {
-    CK_BYTE_PTR pIv;
-    CK_ULONG ulIvLen;
-    CK_BYTE_PTR pAAD;
-    CK_ULONG ulAADLen;
-    CK_ULONG ulTagBits;
-} hsmc_gcm_params_v2_t;
-
 /* ---- Constant inputs ------------------------------------------------------ */
 
 static const CK_BBOOL hsmc_yes = CK_TRUE;

@@ -180,14 +180,11 @@ HSMC_NOINLINE static hsmc_err_t hsmc_sign_run(hsmc_t *h, const char *fn, hsmc_ke
     CK_BYTE di[HSMC_DI_PREFIX + HSMC_HASH_MAX];
     CK_RSA_PKCS_PSS_PARAMS pss;
     CK_MECHANISM m;
-    CK_OBJECT_HANDLE ho = CK_INVALID_HANDLE;
-    CK_ULONG slen = 0;
+    CK_ULONG slen;
     const uint8_t *in;
     size_t n, need, in_len;
     hsmc_kop_t op;
-    hsmc_sess_t s;
     hsmc_err_t err;
-    CK_RV rv;
 
     err = hsmc__key_size(h, fn, obj, p->kt, kalg, &n);
     if (err != HSMC_OK)
@@ -202,23 +199,8 @@ HSMC_NOINLINE static hsmc_err_t hsmc_sign_run(hsmc_t *h, const char *fn, hsmc_ke
                           p->what, obj->label, (unsigned)need, (unsigned)cap);
     hsmc_sig_mech(alg, p, data, dlen, di, &m, &pss, &in, &in_len);
     hsmc__kop_init(&op, fn, p->what, obj);
-    memset(&s, 0, sizeof s);
-    do {
-        err = hsmc__op_begin(h, &s, obj, &ho, NULL, NULL);
-        if (err != HSMC_OK)
-            return err;
-        op.call = "C_SignInit";
-        op.rvc = HSMC_RVC_PARAMS;
-        op.dirty = 0;
-        rv = h->fl->C_SignInit(s.handle, &m, ho);
-        if (rv == CKR_OK) {
-            op.call = "C_Sign";
-            op.rvc = 0;
-            slen = (CK_ULONG)need;
-            rv = hsmc__data_call(h, s.handle, HSMC_DC_SIGN, in, in_len, sig, &slen, &op.dirty);
-        }
-        err = hsmc__op_end(&s, &op, rv);
-    } while (err == HSMC_RETRY);
+    slen = (CK_ULONG)need;
+    err = hsmc__op_single(h, &op, HSMC_DC_SIGN, &m, in, in_len, sig, &slen);
     if (err != HSMC_OK)
         return err;
     if (slen != (CK_ULONG)need)
@@ -237,14 +219,10 @@ HSMC_NOINLINE static hsmc_err_t hsmc_verify_run(hsmc_t *h, const char *fn, const
     CK_BYTE di[HSMC_DI_PREFIX + HSMC_HASH_MAX];
     CK_RSA_PKCS_PSS_PARAMS pss;
     CK_MECHANISM m;
-    CK_OBJECT_HANDLE ho = CK_INVALID_HANDLE;
     CK_ULONG slen;
     const uint8_t *in;
     size_t in_len;
     hsmc_kop_t op;
-    hsmc_sess_t s;
-    hsmc_err_t err;
-    CK_RV rv;
 
     if (sig_len == 0)
         return hsmc__fail(h, HSMC_ERR_SIGNATURE, CKR_OK, "%s: the signature is empty", fn);
@@ -252,25 +230,64 @@ HSMC_NOINLINE static hsmc_err_t hsmc_verify_run(hsmc_t *h, const char *fn, const
         return hsmc__fail(h, HSMC_ERR_SIGNATURE, CKR_OK, "%s: the signature is too long", fn);
     hsmc_sig_mech(alg, p, data, dlen, di, &m, &pss, &in, &in_len);
     hsmc__kop_init(&op, fn, p->what, obj);
-    memset(&s, 0, sizeof s);
-    do {
-        err = hsmc__op_begin(h, &s, obj, &ho, NULL, NULL);
+    slen = (CK_ULONG)sig_len;
+    return hsmc__op_single(h, &op, HSMC_DC_VERIFY, &m, in, in_len, (uint8_t *)HSMC_CIN(sig),
+                           &slen);
+}
+
+/*
+ * What the token signs or verifies for message msg[0..len): the message
+ * itself for EdDSA, else its digest, computed into dig (HSMC_HASH_MAX
+ * bytes) when `hash` is set (the size-only pass of signing needs none).
+ */
+static hsmc_err_t hsmc_sig_input(hsmc_t *h, const char *fn, hsmc_sig_alg_t alg,
+                                 const uint8_t *msg, size_t len, int hash, uint8_t *dig,
+                                 const uint8_t **data, size_t *dlen)
+{
+    hsmc_err_t err;
+
+    if (msg == NULL || len == 0)
+        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: the message is empty", fn);
+    if (alg.scheme == HSMC_SIG_EDDSA) {
+        if (!hsmc__fits(len))
+            return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: the message is too long", fn);
+        *data = msg;
+        *dlen = len;
+        return HSMC_OK;
+    }
+    if (hash) {
+        err = hsmc_hash(alg.hash, msg, len, dig);
         if (err != HSMC_OK)
-            return err;
-        op.call = "C_VerifyInit";
-        op.rvc = HSMC_RVC_PARAMS;
-        op.dirty = 0;
-        rv = h->fl->C_VerifyInit(s.handle, &m, ho);
-        if (rv == CKR_OK) {
-            op.call = "C_Verify";
-            op.rvc = HSMC_RVC_VERIFY;
-            slen = (CK_ULONG)sig_len;
-            rv = hsmc__data_call(h, s.handle, HSMC_DC_VERIFY, in, in_len,
-                                 (uint8_t *)HSMC_CIN(sig), &slen, &op.dirty);
-        }
-        err = hsmc__op_end(&s, &op, rv);
-    } while (err == HSMC_RETRY);
-    return err;
+            return hsmc__fail(h, err, CKR_OK, "%s: hashing with %s failed (%s)", fn,
+                              hsmc__hash_name(alg.hash), hsmc_strerror(err));
+    }
+    *data = dig;
+    *dlen = hsmc_hash_len(alg.hash);
+    return HSMC_OK;
+}
+
+/*
+ * Checks of the two digest entry points, in this order: not EdDSA (which
+ * signs messages), the key (hsmc_sig_start), a digest of the hash's length.
+ */
+static hsmc_err_t hsmc_sig_digest_start(hsmc_t *h, const char *fn, const hsmc_key_t *key,
+                                        hsmc_sig_alg_t alg, int sign, const uint8_t *digest,
+                                        size_t dlen, hsmc_sig_plan_t *p, const hsmc_obj_t **obj)
+{
+    hsmc_err_t err;
+
+    if (alg.scheme == HSMC_SIG_EDDSA)
+        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK,
+                          "%s: EdDSA signs messages, not digests: use %s", fn,
+                          sign ? "hsmc_sign" : "hsmc_verify");
+    err = hsmc_sig_start(h, fn, key, alg, sign, p, obj);
+    if (err != HSMC_OK)
+        return err;
+    if (digest == NULL || dlen != hsmc_hash_len(alg.hash))
+        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: the digest is %u bytes; %s gives %u", fn,
+                          digest == NULL ? 0u : (unsigned)dlen, hsmc__hash_name(alg.hash),
+                          (unsigned)hsmc_hash_len(alg.hash));
+    return HSMC_OK;
 }
 
 hsmc_err_t hsmc_sign(hsmc_t *h, const hsmc_key_t *key, hsmc_sig_alg_t alg, const uint8_t *msg,
@@ -279,6 +296,8 @@ hsmc_err_t hsmc_sign(hsmc_t *h, const hsmc_key_t *key, hsmc_sig_alg_t alg, const
     static const char fn[] = "hsmc_sign";
     uint8_t dig[HSMC_HASH_MAX];
     const hsmc_obj_t *obj = NULL;
+    const uint8_t *data = NULL;
+    size_t dlen = 0;
     hsmc_sig_plan_t p;
     hsmc_err_t err;
 
@@ -287,23 +306,11 @@ hsmc_err_t hsmc_sign(hsmc_t *h, const hsmc_key_t *key, hsmc_sig_alg_t alg, const
     if (sig_len == NULL)
         return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: sig_len is NULL", fn);
     err = hsmc_sig_start(h, fn, key, alg, 1, &p, &obj);
+    if (err == HSMC_OK)
+        err = hsmc_sig_input(h, fn, alg, msg, len, sig != NULL, dig, &data, &dlen);
     if (err != HSMC_OK)
         return err;
-    if (msg == NULL || len == 0)
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: the message is empty", fn);
-    if (alg.scheme == HSMC_SIG_EDDSA) {
-        if (!hsmc__fits(len))
-            return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: the message is too long", fn);
-        return hsmc_sign_run(h, fn, key->alg, obj, alg, &p, msg, len, sig, cap, sig_len);
-    }
-    if (sig != NULL) { /* the size-only pass needs no digest */
-        err = hsmc_hash(alg.hash, msg, len, dig);
-        if (err != HSMC_OK)
-            return hsmc__fail(h, err, CKR_OK, "%s: hashing with %s failed (%s)", fn,
-                              hsmc__hash_name(alg.hash), hsmc_strerror(err));
-    }
-    return hsmc_sign_run(h, fn, key->alg, obj, alg, &p, dig, hsmc_hash_len(alg.hash), sig, cap,
-                         sig_len);
+    return hsmc_sign_run(h, fn, key->alg, obj, alg, &p, data, dlen, sig, cap, sig_len);
 }
 
 hsmc_err_t hsmc_sign_digest(hsmc_t *h, const hsmc_key_t *key, hsmc_sig_alg_t alg,
@@ -319,16 +326,9 @@ hsmc_err_t hsmc_sign_digest(hsmc_t *h, const hsmc_key_t *key, hsmc_sig_alg_t alg
         return HSMC_ERR_ARG;
     if (sig_len == NULL)
         return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: sig_len is NULL", fn);
-    if (alg.scheme == HSMC_SIG_EDDSA)
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK,
-                          "%s: EdDSA signs messages, not digests: use hsmc_sign", fn);
-    err = hsmc_sig_start(h, fn, key, alg, 1, &p, &obj);
+    err = hsmc_sig_digest_start(h, fn, key, alg, 1, digest, dlen, &p, &obj);
     if (err != HSMC_OK)
         return err;
-    if (digest == NULL || dlen != hsmc_hash_len(alg.hash))
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: the digest is %u bytes; %s gives %u", fn,
-                          digest == NULL ? 0u : (unsigned)dlen, hsmc__hash_name(alg.hash),
-                          (unsigned)hsmc_hash_len(alg.hash));
     return hsmc_sign_run(h, fn, key->alg, obj, alg, &p, digest, dlen, sig, cap, sig_len);
 }
 
@@ -338,6 +338,8 @@ hsmc_err_t hsmc_verify(hsmc_t *h, const hsmc_key_t *key, hsmc_sig_alg_t alg, con
     static const char fn[] = "hsmc_verify";
     uint8_t dig[HSMC_HASH_MAX];
     const hsmc_obj_t *obj = NULL;
+    const uint8_t *data = NULL;
+    size_t dlen = 0;
     hsmc_sig_plan_t p;
     hsmc_err_t err;
 
@@ -346,20 +348,11 @@ hsmc_err_t hsmc_verify(hsmc_t *h, const hsmc_key_t *key, hsmc_sig_alg_t alg, con
     if (sig == NULL && sig_len > 0)
         return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: sig is NULL", fn);
     err = hsmc_sig_start(h, fn, key, alg, 0, &p, &obj);
+    if (err == HSMC_OK)
+        err = hsmc_sig_input(h, fn, alg, msg, len, 1, dig, &data, &dlen);
     if (err != HSMC_OK)
         return err;
-    if (msg == NULL || len == 0)
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: the message is empty", fn);
-    if (alg.scheme == HSMC_SIG_EDDSA) {
-        if (!hsmc__fits(len))
-            return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: the message is too long", fn);
-        return hsmc_verify_run(h, fn, obj, alg, &p, msg, len, sig, sig_len);
-    }
-    err = hsmc_hash(alg.hash, msg, len, dig);
-    if (err != HSMC_OK)
-        return hsmc__fail(h, err, CKR_OK, "%s: hashing with %s failed (%s)", fn,
-                          hsmc__hash_name(alg.hash), hsmc_strerror(err));
-    return hsmc_verify_run(h, fn, obj, alg, &p, dig, hsmc_hash_len(alg.hash), sig, sig_len);
+    return hsmc_verify_run(h, fn, obj, alg, &p, data, dlen, sig, sig_len);
 }
 
 hsmc_err_t hsmc_verify_digest(hsmc_t *h, const hsmc_key_t *key, hsmc_sig_alg_t alg,
@@ -375,16 +368,9 @@ hsmc_err_t hsmc_verify_digest(hsmc_t *h, const hsmc_key_t *key, hsmc_sig_alg_t a
         return HSMC_ERR_ARG;
     if (sig == NULL && sig_len > 0)
         return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: sig is NULL", fn);
-    if (alg.scheme == HSMC_SIG_EDDSA)
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK,
-                          "%s: EdDSA signs messages, not digests: use hsmc_verify", fn);
-    err = hsmc_sig_start(h, fn, key, alg, 0, &p, &obj);
+    err = hsmc_sig_digest_start(h, fn, key, alg, 0, digest, dlen, &p, &obj);
     if (err != HSMC_OK)
         return err;
-    if (digest == NULL || dlen != hsmc_hash_len(alg.hash))
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: the digest is %u bytes; %s gives %u", fn,
-                          digest == NULL ? 0u : (unsigned)dlen, hsmc__hash_name(alg.hash),
-                          (unsigned)hsmc_hash_len(alg.hash));
     return hsmc_verify_run(h, fn, obj, alg, &p, digest, dlen, sig, sig_len);
 }
 

@@ -101,6 +101,13 @@ static hsmc_err_t hsmc_wrap_plan(hsmc_t *h, const char *fn, hsmc_wrap_mech_t mec
     }
 }
 
+/* The padding of an RSA-OAEP wrap as plain RSA encryption names it
+ * (hsmc__rsa_enc_run / hsmc__rsa_dec_run). */
+static hsmc_rsa_pad_t hsmc_wrap_oaep(hsmc_wrap_mech_t mech)
+{
+    return mech == HSMC_WRAP_RSA_OAEP_SHA1 ? HSMC_RSA_OAEP_SHA1 : HSMC_RSA_OAEP_SHA256;
+}
+
 /* RFC 5649: the number this token has (asked after the key checks, so a
  * refused key never reaches the token). */
 static void hsmc_wrap_resolve(hsmc_t *h, hsmc_wrap_plan_t *p)
@@ -190,6 +197,21 @@ static hsmc_err_t hsmc_kek(hsmc_t *h, const char *fn, const hsmc_key_t *kek,
                           "%s: %s wraps with a public key, and key '%s' has none", fn, p->what,
                           kek->priv.label);
     return hsmc__key_use(h, fn, *obj, CKO_PUBLIC_KEY, CKK_RSA, use);
+}
+
+/* The KEK object for unwrapping, and wrapped data longer than the plan's
+ * IV (both unwrap entry points check these, in this order). */
+static hsmc_err_t hsmc_unwrap_kek(hsmc_t *h, const char *fn, const hsmc_key_t *kek,
+                                  const hsmc_wrap_plan_t *p, size_t len, const hsmc_obj_t **obj)
+{
+    hsmc_err_t err = hsmc_kek(h, fn, kek, p, HSMC_USE_UNWRAP, obj);
+
+    if (err != HSMC_OK)
+        return err;
+    if (len <= p->iv)
+        return hsmc__fail(h, HSMC_ERR_DECRYPT, CKR_OK, "%s: %u bytes are too short for %s", fn,
+                          (unsigned)len, p->what);
+    return HSMC_OK;
 }
 
 /* ---- Key wrapping: token keys --------------------------------------------------- */
@@ -523,12 +545,9 @@ hsmc_err_t hsmc_unwrap(hsmc_t *h, const hsmc_key_t *kek, hsmc_wrap_mech_t mech,
     if (err == HSMC_OK)
         err = hsmc_wrap_plan(h, fn, mech, &p);
     if (err == HSMC_OK)
-        err = hsmc_kek(h, fn, kek, &p, HSMC_USE_UNWRAP, &kobj);
+        err = hsmc_unwrap_kek(h, fn, kek, &p, len, &kobj);
     if (err != HSMC_OK)
         return err;
-    if (len <= p.iv)
-        return hsmc__fail(h, HSMC_ERR_DECRYPT, CKR_OK, "%s: %u bytes are too short for %s", fn,
-                          (unsigned)len, p.what);
     want = hsmc_unwrap_expect(spec->alg);
     /* Tokens need not report the length of what they unwrapped: check what
      * the wrapped length already tells. */
@@ -652,10 +671,8 @@ hsmc_err_t hsmc_wrap_bytes(hsmc_t *h, const hsmc_key_t *kek, hsmc_wrap_mech_t me
         kobj = hsmc__key_pub(kek);
         if (kobj != NULL && (kobj->usage & HSMC_USE_ENCRYPT) &&
             hsmc__key_use(h, fn, kobj, CKO_PUBLIC_KEY, CKK_RSA, HSMC_USE_ENCRYPT) == HSMC_OK)
-            return hsmc__rsa_enc_run(h, fn, kek->alg, kobj,
-                                    mech == HSMC_WRAP_RSA_OAEP_SHA1 ? HSMC_RSA_OAEP_SHA1
-                                                                    : HSMC_RSA_OAEP_SHA256,
-                                    key_bytes, key_len, out, cap, out_len);
+            return hsmc__rsa_enc_run(h, fn, kek->alg, kobj, hsmc_wrap_oaep(mech), key_bytes,
+                                    key_len, out, cap, out_len);
     }
     err = hsmc_kek(h, fn, kek, &p, HSMC_USE_WRAP, &kobj);
     if (err != HSMC_OK)
@@ -782,16 +799,11 @@ hsmc_err_t hsmc_unwrap_bytes(hsmc_t *h, const hsmc_key_t *kek, hsmc_wrap_mech_t 
         return err;
     if (p.rsa && !(kek->priv.usage & HSMC_USE_UNWRAP) && (kek->priv.usage & HSMC_USE_DECRYPT) &&
         hsmc__key_use(h, fn, &kek->priv, CKO_PRIVATE_KEY, CKK_RSA, HSMC_USE_DECRYPT) == HSMC_OK)
-        return hsmc__rsa_dec_run(h, fn, kek->alg, &kek->priv,
-                                mech == HSMC_WRAP_RSA_OAEP_SHA1 ? HSMC_RSA_OAEP_SHA1
-                                                                : HSMC_RSA_OAEP_SHA256,
-                                wrapped, len, key_bytes, cap, key_len);
-    err = hsmc_kek(h, fn, kek, &p, HSMC_USE_UNWRAP, &kobj);
+        return hsmc__rsa_dec_run(h, fn, kek->alg, &kek->priv, hsmc_wrap_oaep(mech), wrapped,
+                                len, key_bytes, cap, key_len);
+    err = hsmc_unwrap_kek(h, fn, kek, &p, len, &kobj);
     if (err != HSMC_OK)
         return err;
-    if (len <= p.iv)
-        return hsmc__fail(h, HSMC_ERR_DECRYPT, CKR_OK, "%s: %u bytes are too short for %s", fn,
-                          (unsigned)len, p.what);
     hsmc_wrap_resolve(h, &p);
     hsmc__kop_init(&op, fn, p.what, kobj);
     memset(&s, 0, sizeof s);
