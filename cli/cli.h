@@ -30,8 +30,10 @@ typedef enum cli_exit {
     CLI_EXIT_VERIFY = 8,      /* the signature does not verify */
     CLI_EXIT_DECRYPT = 9,     /* decryption failed: wrong key or AAD, tampered or truncated data */
     CLI_EXIT_EXISTS = 10,     /* an object with that label already exists */
-    CLI_EXIT_POLICY = 11      /* refused by the certificate policy: role, root gate, name rules,
+    CLI_EXIT_POLICY = 11,     /* refused by the certificate policy: role, root gate, name rules,
                                  validity, CA powers asked for, weak key */
+    CLI_EXIT_AUDIT = 12       /* the audit trail is broken (audit verify; provision refuses to
+                                 append to it) */
 } cli_exit_t;
 
 /* Limits of the command-line parser. */
@@ -97,6 +99,7 @@ typedef struct cli_ctx {
     const char *token;                /* --token */
     const char *pin_file;             /* --pin-file */
     const char *pin_env;              /* --pin-env */
+    const char *log_file;             /* --log-file */
     int verbose;                      /* -v count */
     int quiet;                        /* -q */
     /* The verb's options, parallel to cmd->opts: value (flags get "") and count. */
@@ -324,6 +327,29 @@ void cli_progress_init(cli_progress_t *p, const cli_ctx_t *c, const char *what,
 /* Update at most once a second; `final` ends the line. */
 void cli_progress(cli_progress_t *p, unsigned long long done, int final);
 
+/* ---- cli_log.c: the log (stderr or a rotated file) ----------------------- */
+
+/*
+ * Set the log up from --log-file, HSMC_LOG_FILE, HSMC_LOG_LEVEL,
+ * HSMC_LOG_MAX_BYTES, HSMC_LOG_BACKUP_COUNT and -v (see cli_log.c).
+ * @return CLI_EXIT_OK or an exit code (message printed).
+ */
+int cli_log_setup(cli_ctx_t *c);
+/* Close the log file. */
+void cli_log_close(void);
+/* 1 when a message of this level is written. */
+int cli_log_enabled(hsmc_log_level_t level);
+/* The most verbose level written (meaningful when something is enabled). */
+hsmc_log_level_t cli_log_level(void);
+/* The library's log callback (hsmc_cfg_t.log). */
+void cli_log_cb(void *user, hsmc_log_level_t level, const char *msg);
+/* A log line of the command's own (printf-style); never put a PIN in it. */
+void cli_log_msg(hsmc_log_level_t level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
 /* ---- cmd_key.c: key helpers the crypto commands share --------------------- */
 
 /* Usage words (sign, verify, ...) for HSMC_USE_* bits. */
@@ -363,5 +389,22 @@ extern const cli_group_t cli_group_csr;    /* cmd_x509.c: csr create */
 extern const cli_group_t cli_group_ca;     /* cmd_x509.c: ca init */
 extern const cli_group_t cli_group_cert;   /* cmd_x509.c: cert issue, store, show */
 extern const cli_group_t cli_group_crl;    /* cmd_x509.c: crl gen */
+extern const cli_group_t cli_group_audit;  /* cmd_audit.c: audit verify */
+extern const cli_group_t cli_group_provision; /* cmd_provision.c: provision */
+
+/* ---- cmd_audit.c: the audit chain walk provision shares ------------------ */
+
+/*
+ * Feed the rest of the open file f to the initialised verifier v through a
+ * window of HSMC_AUDIT_RECORD_MAX bytes, then finish it. *err gets the
+ * chain result (HSMC_OK: every record good; else v->count, v->offset and
+ * v->fault name the first broken record). on_rec (optional) sees every
+ * good record (views valid during the call only).
+ * @return 0 walked (see *err); -1 read error (*io_err = errno); -2 a
+ *   non-sticky verifier error (*err, e.g. the token), nothing decided.
+ */
+int cli_audit_verify_file(FILE *f, hsmc_audit_verify_t *v, hsmc_err_t *err, int *io_err,
+                          void (*on_rec)(void *user, const hsmc_audit_record_t *rec),
+                          void *user);
 
 #endif /* HSMC_CLI_H */

@@ -31,12 +31,13 @@ static const char pin_options_msg[] =
     "HSMC_PIN=PIN (or run on a terminal to be asked)";
 
 /* Options every verb accepts. Keep in step with docs/CLI.md. */
-enum { CO_MODULE, CO_TOKEN, CO_PIN_FILE, CO_PIN_ENV, CO_VERBOSE, CO_QUIET, CO_HELP, CO_VERSION };
+enum { CO_MODULE, CO_TOKEN, CO_PIN_FILE, CO_PIN_ENV, CO_LOG_FILE, CO_VERBOSE, CO_QUIET, CO_HELP, CO_VERSION };
 static const cli_opt_t common_opts[] = {
     {"module", 0, "PATH", "PKCS#11 module to load (env HSMC_MODULE)"},
     {"token", 0, "URI|LABEL", "token: a pkcs11: URI or a token label (env HSMC_TOKEN)"},
     {"pin-file", 0, "FILE", "read the user PIN from the first line of FILE (env HSMC_PIN_FILE)"},
     {"pin-env", 0, "NAME", "read the user PIN from environment variable NAME"},
+    {"log-file", 0, "PATH", "log to PATH (rotated by size) instead of stderr (env HSMC_LOG_FILE)"},
     {"verbose", 'v', NULL, "log what hsmc does to stderr (-vv: also debug)"},
     {"quiet", 'q', NULL, "no notes or hints on stderr, only errors"},
     {"help", 'h', NULL, "show help and exit"},
@@ -58,7 +59,9 @@ static const char exit_codes_text[] =
     " 10  a key or object with that label already exists\n"
     " 11  refused by the certificate policy: role (HSMC_ROLE), root gate\n"
     "     (HSMC_ALLOW_ROOT_CA, --ceremony), name rules, validity, a CSR asking\n"
-    "     for CA powers or with a key too weak for the profile\n";
+    "     for CA powers or with a key too weak for the profile\n"
+    " 12  the audit trail is broken (audit verify names the first bad record;\n"
+    "     provision refuses to append to a broken trail)\n";
 
 static cli_ctx_t g_ctx;
 
@@ -128,6 +131,8 @@ int cli_exit_code(hsmc_err_t err)
     case HSMC_ERR_CSR_EXT:
     case HSMC_ERR_KEY_WEAK:
         return CLI_EXIT_POLICY;
+    case HSMC_ERR_AUDIT_CHAIN:
+        return CLI_EXIT_AUDIT;
     default:
         return CLI_EXIT_FAIL;
     }
@@ -595,6 +600,12 @@ static void put_top_help(FILE *f, const cli_group_t *const *groups, size_t ngrou
           "                  process may run (ca: issue, CRLs; app: no issuing)\n"
           "  HSMC_ALLOW_ROOT_CA  true allows root CA operations (ca init, issuing or\n"
           "                  CRLs with a root key); they also need --ceremony REF\n"
+          "  HSMC_LOG_FILE   log file, when --log-file is not given (default: stderr)\n"
+          "  HSMC_LOG_LEVEL  error, warn, info or debug (default: info with a log file\n"
+          "                  or -v, debug with -vv, else no log)\n"
+          "  HSMC_LOG_MAX_BYTES     rotate the log file at this size (default 10485760;\n"
+          "                  0: never)\n"
+          "  HSMC_LOG_BACKUP_COUNT  rotated files kept: PATH.1 .. PATH.N (default 5)\n"
           "  SOFTHSM2_CONF   SoftHSM2's configuration file (read by the module)\n\n"
           "The user PIN is taken from --pin-file, --pin-env, the URI's pin-source,\n"
           "HSMC_PIN_FILE, HSMC_PIN, or asked on the terminal, in that order. It is never\n"
@@ -821,6 +832,7 @@ static int set_common(cli_ctx_t *c, int idx, const char *val, int *help, int *ve
     case CO_TOKEN: slot = &c->token; break;
     case CO_PIN_FILE: slot = &c->pin_file; break;
     case CO_PIN_ENV: slot = &c->pin_env; break;
+    case CO_LOG_FILE: slot = &c->log_file; break;
     case CO_VERBOSE: c->verbose++; return 0;
     case CO_QUIET: c->quiet = 1; return 0;
     case CO_HELP: *help = 1; return 0;
@@ -1085,11 +1097,18 @@ int cli_main(int argc, char **argv, const cli_group_t *const *groups, size_t ngr
         return CLI_EXIT_USAGE;
     }
 
+    rc = cli_log_setup(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    cli_log_msg(HSMC_LOG_INFO, "hsmc %s: start", cli_cmd_name(c));
     rc = c->cmd->run(c);
     if (c->open) {
         hsmc_close(&c->h);
         c->open = 0;
     }
+    cli_log_msg(rc == CLI_EXIT_OK ? HSMC_LOG_INFO : HSMC_LOG_ERROR, "hsmc %s: exit %d",
+                cli_cmd_name(c), rc);
+    cli_log_close();
     hsmc_uri_free(&c->token_uri);
     hsmc_uri_free(&c->object_uri);
     if (fflush(stdout) != 0 && rc == CLI_EXIT_OK) {
@@ -1100,15 +1119,6 @@ int cli_main(int argc, char **argv, const cli_group_t *const *groups, size_t ngr
 }
 
 /* ---- opening the context ---------------------------------------------------------- */
-
-static void cli_log(void *user, hsmc_log_level_t level, const char *msg)
-{
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    (void)user;
-    fprintf(stderr, "hsmc: [%s] ", (unsigned)level < 4 ? names[level] : "?");
-    cli_put_safe(stderr, msg, strlen(msg));
-    fputc('\n', stderr);
-}
 
 /*
  * Parse a URI given on the command line (`what` names the option).
@@ -1276,9 +1286,9 @@ int cli_open(cli_ctx_t *c, unsigned flags)
         return CLI_EXIT_PIN;
     }
 
-    if (c->verbose > 0) {
-        c->cfg.log = cli_log;
-        c->cfg.log_level = c->verbose > 1 ? HSMC_LOG_DEBUG : HSMC_LOG_INFO;
+    if (cli_log_enabled(HSMC_LOG_ERROR)) {
+        c->cfg.log = cli_log_cb;
+        c->cfg.log_level = cli_log_level();
     }
     r = hsmc_open(&c->h, &c->cfg);
     if (r != HSMC_OK) {

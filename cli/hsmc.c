@@ -16,6 +16,8 @@ static const cli_group_t *const groups[] = {
     &cli_group_ca,
     &cli_group_cert,
     &cli_group_crl,
+    &cli_group_provision,
+    &cli_group_audit,
 };
 
 int main(int argc, char **argv)
