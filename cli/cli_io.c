@@ -165,6 +165,26 @@ int cli_out_open(cli_out_t *o, const char *path, unsigned flags)
         cli_err("--out: the path is too long");
         return CLI_EXIT_USAGE;
     }
+    {
+        /* A device, FIFO or socket (/dev/null, /dev/stdout, a pipe) is written
+         * in place: renaming a temporary file over it would replace the node
+         * itself. Only regular files get the temporary file + rename. */
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            cli_err("--out %s is a directory", path);
+            return CLI_EXIT_USAGE;
+        }
+        if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            o->f = fopen(path, "wb");
+            if (o->f == NULL) {
+                cli_err("cannot write %s: %s", path, strerror(errno));
+                return CLI_EXIT_FAIL;
+            }
+            o->path = path;
+            o->tmp[0] = '\0'; /* no temporary file: written in place */
+            return CLI_EXIT_OK;
+        }
+    }
     /* Same directory, so rename() replaces the file in one step. */
     snprintf(o->tmp, sizeof(o->tmp), "%s.hsmc-XXXXXX", path);
     catch_signals();
@@ -218,6 +238,14 @@ int cli_out_commit(cli_out_t *o)
         }
         return bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
     }
+    if (o->tmp[0] == '\0') { /* device or FIFO written in place */
+        if (fclose(o->f) != 0 && !bad) {
+            cli_err("cannot write %s: %s", o->path, strerror(errno));
+            bad = 1;
+        }
+        o->f = NULL;
+        return bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+    }
     if (!bad && (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)) {
         cli_err("cannot write %s: %s", o->path, strerror(errno));
         bad = 1;
@@ -248,8 +276,10 @@ void cli_out_abort(cli_out_t *o)
     }
     (void)fclose(o->f);
     o->f = NULL;
-    (void)unlink(o->tmp);
-    g_have_tmp = 0;
+    if (o->tmp[0] != '\0') {
+        (void)unlink(o->tmp);
+        g_have_tmp = 0;
+    }
 }
 
 /* ---- PEM and base64 ---------------------------------------------------------- */

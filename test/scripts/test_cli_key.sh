@@ -192,6 +192,18 @@ check "show: public key" 0 "^  public key: +'sig', usage verify$"
 check "show: mechanism" 0 '^  generated with: +CKM_EC_KEY_PAIR_GEN$'
 fp=$(sed -n 's/^  SPKI SHA-256: *\([0-9a-f]\{64\}\)$/\1/p' "$dir/out")
 K export-pub sig --format der --out "$dir/sig.der" 2>/dev/null
+# --out to a FIFO (as to /dev/null or /dev/stdout) writes in place: the
+# temporary-file-and-rename used for regular files must not replace the node.
+mkfifo "$dir/fifo"
+cat "$dir/fifo" > "$dir/fifo.out" &
+reader=$!
+K export-pub sig --format der --out "$dir/fifo" 2>/dev/null || true
+wait "$reader" || true
+if [ -p "$dir/fifo" ] && cmp -s "$dir/fifo.out" "$dir/sig.der"; then
+  ok "export-pub --out FIFO: written in place, the FIFO is still a FIFO"
+else
+  bad "export-pub --out FIFO replaced the FIFO or wrote the wrong bytes"
+fi
 want_fp=$(openssl pkey -pubin -inform der -in "$dir/sig.der" -outform der | sha256sum | cut -c1-64)
 [ -n "$fp" ] && [ "$fp" = "$want_fp" ] && ok "show: SPKI SHA-256 = sha256 of openssl's DER" || bad "show: fingerprint '$fp' != '$want_fp'"
 run K show kek --json
