@@ -51,14 +51,8 @@ bad() {
   if [ -s "$dir/out" ]; then sed 's/^/       out: /' "$dir/out" | head -40; fi
   if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
 }
-# run CMD...: stdout in $dir/out, stderr in $dir/err, exit code in $rc; stdin is
-# never a terminal.
-run() {
-  set +e
-  "$@" > "$dir/out" 2> "$dir/err" < /dev/null
-  rc=$?
-  set -e
-}
+# run, on_tty, same, absent: shared by the CLI test scripts.
+. "$(dirname "$0")/cli_lib.sh"
 # check NAME WANT_RC [grep-pattern-for-stdout] [grep-pattern-for-stderr]
 check() {
   local name=$1 want=$2 outpat=${3:-} errpat=${4:-}

@@ -48,60 +48,14 @@ bad() {
   echo "FAIL - $1"
   if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
 }
-# run CMD...: stdout in $dir/out, stderr in $dir/err, exit code in $rc.
-run() {
-  set +e
-  "$@" > "$dir/out" 2> "$dir/err" < /dev/null
-  rc=$?
-  set -e
-}
+# run, on_tty, same, absent: shared by the CLI test scripts.
+. "$(dirname "$0")/cli_lib.sh"
 check() {
   local name=$1 want=$2 outpat=${3:-} errpat=${4:-}
   if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want"; return; fi
   if [ -n "$outpat" ] && ! grep -qaE -- "$outpat" "$dir/out"; then bad "$name: stdout lacks /$outpat/"; return; fi
   if [ -n "$errpat" ] && ! grep -qE -- "$errpat" "$dir/err"; then bad "$name: stderr lacks /$errpat/"; return; fi
   ok "$name"
-}
-# same NAME FILE1 FILE2
-same() { if cmp -s "$2" "$3"; then ok "$1"; else bad "$1: $2 and $3 differ"; fi; }
-# absent NAME FILE: no FILE and no temporary file next to it.
-absent() {
-  if [ -e "$2" ] || compgen -G "$2.hsmc-*" >/dev/null; then bad "$1: $2 (or a temporary) exists"; else ok "$1"; fi
-}
-# on_tty ANSWER CMD...: run CMD on a pseudo-terminal (stdin, stdout and stderr),
-# type ANSWER once it asks "[y/N]", give up after 20 s. Output in $dir/tty,
-# exit code in $rc.
-on_tty() {
-  set +e
-  "$PY" - "$@" > "$dir/tty" <<'PYEOF'
-import os, pty, select, sys, time
-answer = sys.argv[1].encode()
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
-out, sent, deadline = b"", False, time.time() + 20
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if not r:
-        continue
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    out += data
-    if not sent and answer and b"[y/N]" in out:
-        os.write(fd, answer + b"\n")
-        sent = True
-else:
-    os.kill(pid, 9)
-_, st = os.waitpid(pid, 0)
-sys.stdout.write(out.decode("utf-8", "replace").replace("\r", ""))
-sys.exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 99)
-PYEOF
-  rc=$?
-  set -e
 }
 pycheck() {
   local name=$1 file=$2 script=$3 msg

@@ -48,12 +48,8 @@ bad() {
   if [ -s "$dir/out" ]; then sed 's/^/       out: /' "$dir/out" | head -30; fi
   if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
 }
-run() {
-  set +e
-  "$@" > "$dir/out" 2> "$dir/err" < /dev/null
-  rc=$?
-  set -e
-}
+# run, on_tty, same, absent: shared by the CLI test scripts.
+. "$(dirname "$0")/cli_lib.sh"
 # check NAME WANT_RC [stdout-pattern] [stderr-pattern]
 check() {
   local name=$1 want=$2 outpat=${3:-} errpat=${4:-}
@@ -61,41 +57,6 @@ check() {
   if [ -n "$outpat" ] && ! grep -qE -- "$outpat" "$dir/out"; then bad "$name: stdout lacks /$outpat/"; return; fi
   if [ -n "$errpat" ] && ! grep -qE -- "$errpat" "$dir/err"; then bad "$name: stderr lacks /$errpat/"; return; fi
   ok "$name"
-}
-# on_tty ANSWER CMD...: run CMD on a pseudo-terminal (stdin, stdout and stderr),
-# type ANSWER once it asks "[y/N]", give up after 20 s. Output in $dir/tty,
-# exit code in $rc.
-on_tty() {
-  set +e
-  "$PY" - "$@" > "$dir/tty" <<'PYEOF'
-import os, pty, select, sys, time
-answer = sys.argv[1].encode()
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[2], sys.argv[2:])
-out, sent, deadline = b"", False, time.time() + 20
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if not r:
-        continue
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    out += data
-    if not sent and answer and b"[y/N]" in out:
-        os.write(fd, answer + b"\n")
-        sent = True
-else:
-    os.kill(pid, 9)
-_, st = os.waitpid(pid, 0)
-sys.stdout.write(out.decode("utf-8", "replace").replace("\r", ""))
-sys.exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 99)
-PYEOF
-  rc=$?
-  set -e
 }
 pycheck() {
   local name=$1 script=$2 msg

@@ -51,13 +51,8 @@ bad() {
   echo "FAIL - $1"
   if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
 }
-# run CMD...: stdout in $dir/out, stderr in $dir/err, exit code in $rc.
-run() {
-  set +e
-  "$@" > "$dir/out" 2> "$dir/err" < /dev/null
-  rc=$?
-  set -e
-}
+# run, on_tty, same, absent: shared by the CLI test scripts.
+. "$(dirname "$0")/cli_lib.sh"
 check() {
   local name=$1 want=$2 outpat=${3:-} errpat=${4:-}
   if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want"; return; fi
@@ -70,10 +65,6 @@ tool() {
   local name=$1; shift
   if "$@" > "$dir/tool.out" 2>&1; then ok "$name"; else
     bad "$name"; sed 's/^/       out: /' "$dir/tool.out" | head -10; fi
-}
-same() { if cmp -s "$2" "$3"; then ok "$1"; else bad "$1: $2 and $3 differ"; fi; }
-absent() {
-  if [ -e "$2" ] || compgen -G "$2.hsmc-*" >/dev/null; then bad "$1: $2 (or a temporary) exists"; else ok "$1"; fi
 }
 # objects TOKEN: number of objects pkcs11-tool sees after login.
 objects() {
