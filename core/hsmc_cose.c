@@ -1194,19 +1194,85 @@ static hsmc_err_t hsmc_cose_kek_fits(hsmc_cose_t *c, const char *fn, const hsmc_
                       fn, (long)alg, key->priv.label);
 }
 
-/* Bytes the wrapped CEK of recipient r takes. */
+/* Bytes the wrapped cek_len-byte CEK of recipient r takes. */
 static hsmc_err_t hsmc_cose_wrapped_len(hsmc_cose_t *c, const hsmc_cose_recipient_t *r,
-                                        size_t *len)
+                                        size_t cek_len, size_t *len)
 {
     size_t kek_len;
     hsmc_wrap_mech_t mech = hsmc_cose_wrap_mech(r->alg, &kek_len);
 
     if (mech == HSMC_WRAP_AES_KW) {
-        *len = HSMC_COSE_CEK_LEN + HSMC_COSE_KW_EXTRA;
+        *len = cek_len + HSMC_COSE_KW_EXTRA;
         return HSMC_OK;
     }
     /* RSA: the modulus size (the token may be asked). */
-    return hsmc_wrap_bytes(c->h, r->key, mech, c->cek, HSMC_COSE_CEK_LEN, NULL, 0, len);
+    return hsmc_wrap_bytes(c->h, r->key, mech, c->cek, cek_len, NULL, 0, len);
+}
+
+/* Check the new recipients r[0..n) before anything is written. */
+static hsmc_err_t hsmc_cose_check_rcpts(hsmc_cose_t *c, const char *fn,
+                                        const hsmc_cose_recipient_t *r, size_t n)
+{
+    size_t i, kek_len;
+    hsmc_err_t err;
+
+    if (r == NULL || n == 0)
+        return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK, "%s: at least one recipient is needed",
+                          fn);
+    for (i = 0; i < n; i++) {
+        if (r[i].key == NULL || r[i].key->priv.label_len == 0)
+            return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
+                              "%s: recipient %lu has no labelled key (the label is the kid)", fn,
+                              (unsigned long)i);
+        if (hsmc_cose_wrap_mech(r[i].alg, &kek_len) == 0)
+            return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
+                              "%s: recipient %lu: alg %d is not A128KW, A192KW, A256KW, "
+                              "RSA-OAEP or RSA-OAEP-256",
+                              fn, (unsigned long)i, r[i].alg);
+        err = hsmc_cose_kek_fits(c, fn, r[i].key, r[i].alg, HSMC_ERR_ARG);
+        if (err != HSMC_OK)
+            return err;
+    }
+    return HSMC_OK;
+}
+
+/*
+ * The recipients array for r[0..n) into e, each wrapping the cek_len-byte
+ * CEK in c->cek. write 0: sizes only; 1: wrapped keys written in place.
+ */
+HSMC_NOINLINE static hsmc_err_t hsmc_cose_emit_rcpts(hsmc_cose_t *c, const char *fn,
+                                                     hsmc_cbor_enc_t *e,
+                                                     const hsmc_cose_recipient_t *r, size_t n,
+                                                     size_t cek_len, int write)
+{
+    size_t i, wlen = 0, got = 0, kek_len;
+    uint8_t *p;
+    hsmc_err_t err;
+
+    (void)hsmc_cbor_put_array(e, n);
+    for (i = 0; i < n; i++) {
+        (void)hsmc_cbor_put_array(e, 3);
+        (void)hsmc_cbor_put_bstr(e, NULL, 0); /* key wrap/transport: protected is empty */
+        (void)hsmc_cbor_put_map(e, 2);
+        (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_ALG);
+        (void)hsmc_cbor_put_int(e, r[i].alg);
+        hsmc_cose_put_kid(e, r[i].key);
+        err = hsmc_cose_wrapped_len(c, &r[i], cek_len, &wlen);
+        if (err != HSMC_OK)
+            return err;
+        p = hsmc__cose_reserve_bstr(e, wlen);
+        if (write && p != NULL) {
+            err = hsmc_wrap_bytes(c->h, r[i].key, hsmc_cose_wrap_mech(r[i].alg, &kek_len), c->cek,
+                                  cek_len, p, wlen, &got);
+            if (err != HSMC_OK)
+                return err;
+            if (got != wlen)
+                return hsmc__fail(c->h, HSMC_ERR_INTERNAL, CKR_OK,
+                                  "%s: recipient %lu wrapped to %lu bytes, not the %lu announced",
+                                  fn, (unsigned long)i, (unsigned long)got, (unsigned long)wlen);
+        }
+    }
+    return HSMC_OK;
 }
 
 /*
@@ -1220,7 +1286,6 @@ HSMC_NOINLINE static hsmc_err_t hsmc_cose_emit(hsmc_cose_t *c, const char *fn, h
                                                size_t chunk, hsmc_view_t pt, const uint8_t *iv,
                                                size_t elen, int write)
 {
-    size_t i, wlen = 0, got = 0, kek_len;
     uint8_t *p;
     hsmc_err_t err;
 
@@ -1238,30 +1303,7 @@ HSMC_NOINLINE static hsmc_err_t hsmc_cose_emit(hsmc_cose_t *c, const char *fn, h
                 return hsmc__fail(c->h, err, CKR_OK, "%s: software AES-GCM failed", fn);
         }
     }
-    (void)hsmc_cbor_put_array(e, n);
-    for (i = 0; i < n; i++) {
-        (void)hsmc_cbor_put_array(e, 3);
-        (void)hsmc_cbor_put_bstr(e, NULL, 0); /* key wrap/transport: protected is empty */
-        (void)hsmc_cbor_put_map(e, 2);
-        (void)hsmc_cbor_put_int(e, HSMC_COSE_HDR_ALG);
-        (void)hsmc_cbor_put_int(e, r[i].alg);
-        hsmc_cose_put_kid(e, r[i].key);
-        err = hsmc_cose_wrapped_len(c, &r[i], &wlen);
-        if (err != HSMC_OK)
-            return err;
-        p = hsmc__cose_reserve_bstr(e, wlen);
-        if (write && p != NULL) {
-            err = hsmc_wrap_bytes(c->h, r[i].key, hsmc_cose_wrap_mech(r[i].alg, &kek_len), c->cek,
-                                  HSMC_COSE_CEK_LEN, p, wlen, &got);
-            if (err != HSMC_OK)
-                return err;
-            if (got != wlen)
-                return hsmc__fail(c->h, HSMC_ERR_INTERNAL, CKR_OK,
-                                  "%s: recipient %lu wrapped to %lu bytes, not the %lu announced",
-                                  fn, (unsigned long)i, (unsigned long)got, (unsigned long)wlen);
-        }
-    }
-    return HSMC_OK;
+    return hsmc_cose_emit_rcpts(c, fn, e, r, n, HSMC_COSE_CEK_LEN, write);
 }
 
 hsmc_err_t hsmc__cose_write_encrypt(hsmc_cose_t *c, const char *fn, const hsmc_cose_recipient_t *r,
@@ -1270,29 +1312,16 @@ hsmc_err_t hsmc__cose_write_encrypt(hsmc_cose_t *c, const char *fn, const hsmc_c
                                     uint8_t iv_out[HSMC_GCM_IV_LEN])
 {
     uint8_t iv[HSMC_GCM_IV_LEN];
-    size_t i, need = 0, elen = 0, kek_len;
+    size_t need = 0, elen = 0;
     hsmc_cbor_enc_t e;
     hsmc_err_t err;
 
-    if (r == NULL || n == 0 || out_len == NULL || !HSMC_VIEW_OK(aad) || !HSMC_VIEW_OK(pt))
+    if (out_len == NULL || !HSMC_VIEW_OK(aad) || !HSMC_VIEW_OK(pt))
         return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
-                          "%s: at least one recipient and out_len must be given, and data for "
-                          "non-zero lengths",
-                          fn);
-    for (i = 0; i < n; i++) {
-        if (r[i].key == NULL || r[i].key->priv.label_len == 0)
-            return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
-                              "%s: recipient %lu has no labelled key (the label is the kid)", fn,
-                              (unsigned long)i);
-        if (hsmc_cose_wrap_mech(r[i].alg, &kek_len) == 0)
-            return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK,
-                              "%s: recipient %lu: alg %d is not A128KW, A192KW, A256KW, "
-                              "RSA-OAEP or RSA-OAEP-256",
-                              fn, (unsigned long)i, r[i].alg);
-        err = hsmc_cose_kek_fits(c, fn, r[i].key, r[i].alg, HSMC_ERR_ARG);
-        if (err != HSMC_OK)
-            return err;
-    }
+                          "%s: out_len must be given, and data for non-zero lengths", fn);
+    err = hsmc_cose_check_rcpts(c, fn, r, n);
+    if (err != HSMC_OK)
+        return err;
     if (pt.len > SIZE_MAX / 2)
         return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK, "%s: the plaintext is too long", fn);
     if (chunk == 0) {
@@ -1532,6 +1561,8 @@ hsmc_err_t hsmc__cose_open_encrypt(hsmc_cose_t *c, const char *fn, const uint8_t
                              hd);
     if (err != HSMC_OK)
         return err;
+    if (stream == 2)
+        stream = (hd->have & HSMC_COSE_H_CHUNK) != 0;
     if (!stream && (hd->have & HSMC_COSE_H_CHUNK))
         return hsmc__fail(c->h, HSMC_ERR_FORMAT, CKR_OK,
                           "%s: this is a stream header (it has a chunk size): open it with "
@@ -1559,6 +1590,8 @@ hsmc_err_t hsmc__cose_open_encrypt(hsmc_cose_t *c, const char *fn, const uint8_t
                           fn);
     if (hsmc_cbor_get_raw(d, &rp, &rl) != HSMC_OK || hsmc_cbor_dec_finish(d) != HSMC_OK)
         return hsmc__cose_dec_fail(c, fn, d);
+    hd->rcp = rp;
+    hd->rcp_len = rl;
     err = hsmc_cose_check_body(c, fn, hd);
     if (err != HSMC_OK)
         return err;
@@ -1633,6 +1666,110 @@ hsmc_err_t hsmc_cose_decrypt(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, u
     }
 done:
     return hsmc_cose_dec_end(c, err, out, cap);
+}
+
+/* ---- Re-wrapping for a new KEK --------------------------------------------------- */
+
+hsmc_err_t hsmc_cose_rewrap(hsmc_cose_t *c, hsmc_view_t msg, unsigned flags,
+                            const hsmc_cose_recipient_t *r, size_t n, uint8_t *out, size_t cap,
+                            size_t *out_len, hsmc_cose_info_t *info)
+{
+    static const char fn[] = "hsmc_cose_rewrap";
+    hsmc_cose_hdrs_t hd;
+    hsmc_view_t ct;
+    hsmc_cbor_enc_t e;
+    size_t cek_len = 0, need = 0, pre = 0;
+    hsmc_err_t err;
+
+    if (c == NULL)
+        return HSMC_ERR_ARG;
+    if (msg.ptr == NULL || out_len == NULL)
+        return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK, "%s: msg and out_len must be given", fn);
+    hsmc__cose_info_reset(info);
+    err = hsmc_cose_check_rcpts(c, fn, r, n);
+    if (err == HSMC_OK)
+        err = hsmc__cose_open_encrypt(c, fn, msg.ptr, msg.len, flags, 2, 1, &hd, &ct, &cek_len,
+                                      NULL);
+    if (err != HSMC_OK)
+        return err;
+    /* Everything before the recipients is kept byte for byte. */
+    pre = (size_t)(hd.rcp - msg.ptr);
+    hsmc_cbor_enc_init(&e, NULL, 0);
+    (void)hsmc_cbor_put_raw(&e, msg.ptr, pre);
+    err = hsmc_cose_emit_rcpts(c, fn, &e, r, n, cek_len, 0);
+    if (err == HSMC_OK)
+        err = hsmc_cbor_enc_finish(&e, &need);
+    if (err != HSMC_OK)
+        return err;
+    *out_len = need;
+    if (out == NULL)
+        return HSMC_OK;
+    if (cap < need)
+        return hsmc__fail(c->h, HSMC_ERR_BUFFER, CKR_OK,
+                          "%s: the re-wrapped message takes %lu bytes; the buffer has %lu", fn,
+                          (unsigned long)need, (unsigned long)cap);
+    err = hsmc__cose_open_encrypt(c, fn, msg.ptr, msg.len, flags, 2, 0, &hd, &ct, &cek_len, info);
+    if (err == HSMC_OK) {
+        hsmc_cbor_enc_init(&e, out, cap);
+        (void)hsmc_cbor_put_raw(&e, msg.ptr, pre);
+        err = hsmc_cose_emit_rcpts(c, fn, &e, r, n, cek_len, 1);
+        if (err == HSMC_OK && (hsmc_cbor_enc_finish(&e, out_len) != HSMC_OK || *out_len != need))
+            err = hsmc__fail(c->h, HSMC_ERR_INTERNAL, CKR_OK,
+                             "%s: the message changed size between passes", fn);
+    }
+    hsmc__wipe(c->cek, sizeof c->cek);
+    hsmc__wipe(&c->key, sizeof c->key);
+    if (err != HSMC_OK) {
+        hsmc__wipe(out, cap);
+        *out_len = need;
+        hsmc__cose_info_reset(info);
+    }
+    return err;
+}
+
+hsmc_err_t hsmc_cose_recipient_at(hsmc_cose_t *c, hsmc_view_t msg, unsigned flags, size_t i,
+                                  hsmc_view_t *kid, int *alg, size_t *count)
+{
+    static const char fn[] = "hsmc_cose_recipient_at";
+    hsmc_cose_hdrs_t hd;
+    hsmc_view_t ct, w;
+    const uint8_t *rp;
+    size_t cek_len = 0, n = 0, j, rl;
+    int usable;
+    hsmc_err_t err;
+
+    if (c == NULL)
+        return HSMC_ERR_ARG;
+    if (msg.ptr == NULL || kid == NULL || alg == NULL)
+        return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK, "%s: msg, kid and alg must be given", fn);
+    kid->ptr = NULL;
+    kid->len = 0;
+    *alg = 0;
+    if (count != NULL)
+        *count = 0;
+    /* Parses and checks the whole message and every recipient. */
+    err = hsmc__cose_open_encrypt(c, fn, msg.ptr, msg.len, flags, 2, 1, &hd, &ct, &cek_len, NULL);
+    if (err != HSMC_OK)
+        return err;
+    rp = hd.rcp;
+    rl = hd.rcp_len;
+    hsmc_cbor_dec_init(&c->dec, rp, rl);
+    if (hsmc_cbor_get_array(&c->dec, &n) != HSMC_OK)
+        return hsmc__cose_dec_fail(c, fn, &c->dec);
+    if (count != NULL)
+        *count = n;
+    if (i >= n)
+        return hsmc__fail(c->h, HSMC_ERR_ARG, CKR_OK, "%s: recipient %lu of %lu", fn,
+                          (unsigned long)i, (unsigned long)n);
+    for (j = 0; j <= i; j++) {
+        err = hsmc_cose_recipient(c, fn, &c->dec, j, &hd, &w, &usable);
+        if (err != HSMC_OK)
+            return err;
+    }
+    kid->ptr = hd.kid;
+    kid->len = hd.kid != NULL ? hd.kid_len : 0u;
+    *alg = (int)hd.alg;
+    return HSMC_OK;
 }
 
 /* ---- COSE_Sign1 ---------------------------------------------------------------- */

@@ -47,6 +47,8 @@ typedef struct hsmc_cose_hdrs {
     uint64_t chunk;
     unsigned have;      /* HSMC_COSE_H_* present in either bucket */
     unsigned prot_have; /* HSMC_COSE_H_* present in the protected bucket */
+    const uint8_t *rcp; /* COSE_Encrypt: the encoded recipients array */
+    size_t rcp_len;
 } hsmc_cose_hdrs_t;
 
 /** Report the decoder's first error as HSMC_ERR_FORMAT for `what`. */
@@ -89,8 +91,9 @@ hsmc_err_t hsmc__cose_write_encrypt(hsmc_cose_t *c, const char *fn, const hsmc_c
                                     uint8_t iv_out[HSMC_GCM_IV_LEN]);
 
 /**
- * Parse a COSE_Encrypt msg[0..len) (stream: a header with nil ciphertext
- * and a chunk size; else a ciphertext), pick a recipient through the
+ * Parse a COSE_Encrypt msg[0..len) (stream 1: a header with nil ciphertext
+ * and a chunk size; 0: a message with a ciphertext; 2: either, as the
+ * chunk size says), pick a recipient through the
  * resolver and unwrap its CEK into c->cek. *hd: the body's headers; *ct:
  * the ciphertext (stream: empty); *cek_len the CEK length; info filled
  * (alg, key_alg, recipient, kid). size_only: stop after parsing.

@@ -4,7 +4,8 @@
  *   [stream id (first 8 bytes of the base IV), index, ciphertext||tag]
  * sealed with AES-256-GCM under the header's content key, nonce = base IV
  * XOR index (big-endian, last 8 bytes), AAD = ["hsmc chunk", bind, index,
- * last] where bind = SHA-256(["hsmc stream", header item, external AAD]).
+ * last] where bind = SHA-256(["hsmc stream", protected bucket, base IV,
+ * external AAD]) — not the recipients, which a key rotation may replace.
  * Full chunks carry exactly the chunk size; the last carries less (maybe
  * nothing), so a reader knows which chunk is last from its length and the
  * flag in the AAD makes that authenticated.
@@ -81,29 +82,58 @@ static hsmc_err_t hsmc_stream_state(hsmc_cose_stream_t *s, const char *fn, int m
     return HSMC_OK;
 }
 
-/* bind = SHA-256(["hsmc stream", header item, external aad]). */
+/*
+ * bind = SHA-256(["hsmc stream", protected, base IV, external aad]): the
+ * header's protected bucket (alg, chunk size, content type) and base IV,
+ * not its recipients, so the CEK can be re-wrapped for a new KEK
+ * (hsmc_cose_rewrap) without re-sealing a single chunk.
+ */
 HSMC_NOINLINE static hsmc_err_t hsmc_stream_bind(hsmc_cose_stream_t *s, const char *fn,
-                                                 const uint8_t *hdr, size_t hdr_len,
+                                                 const uint8_t *prot, size_t prot_len,
+                                                 const uint8_t iv[HSMC_GCM_IV_LEN],
                                                  hsmc_view_t aad)
 {
     hsmc_cose_t *c = &s->cose;
-    hsmc_view_t hdr_view;
+    hsmc_view_t iv_view;
     hsmc_cbor_enc_t e;
     size_t n = 0;
     hsmc_err_t err;
 
     err = hsmc__cose_sha256_start(c);
     hsmc_cbor_enc_init(&e, c->scratch, sizeof c->scratch);
-    (void)hsmc_cbor_put_array(&e, 3);
+    (void)hsmc_cbor_put_array(&e, 4);
     (void)hsmc_cbor_put_tstr(&e, "hsmc stream", 11);
-    (void)hsmc_cbor_put_bstr_header(&e, hdr_len);
+    (void)hsmc_cbor_put_bstr_header(&e, prot_len);
     if (err == HSMC_OK)
         err = hsmc_cbor_enc_finish(&e, &n);
-    hdr_view.ptr = hdr;
-    hdr_view.len = hdr_len;
-    err = hsmc__cose_sha_tail(c, err, n, &hdr_view, &aad, s->bind);
+    if (err == HSMC_OK)
+        err = hsmc__cose_sha_update(c, c->scratch, n);
+    if (err == HSMC_OK)
+        err = hsmc__cose_sha_update(c, prot, prot_len);
+    hsmc_cbor_enc_init(&e, c->scratch, sizeof c->scratch);
+    (void)hsmc_cbor_put_bstr_header(&e, HSMC_GCM_IV_LEN);
+    if (err == HSMC_OK)
+        err = hsmc_cbor_enc_finish(&e, &n);
+    iv_view.ptr = iv;
+    iv_view.len = HSMC_GCM_IV_LEN;
+    err = hsmc__cose_sha_tail(c, err, n, &iv_view, &aad, s->bind);
     if (err != HSMC_OK)
         return hsmc__fail(c->h, err, CKR_OK, "%s: hashing the stream header failed", fn);
+    return HSMC_OK;
+}
+
+/* The protected bucket of the header item hsmc just wrote. */
+static hsmc_err_t hsmc_stream_own_prot(hsmc_cose_stream_t *s, const uint8_t *hdr, size_t len,
+                                       const uint8_t **prot, size_t *prot_len)
+{
+    hsmc_cbor_dec_t *d = &s->cose.dec;
+    uint64_t tag = 0;
+    size_t n = 0;
+
+    hsmc_cbor_dec_init(d, hdr, len);
+    if (hsmc_cbor_get_tag(d, &tag) != HSMC_OK || hsmc_cbor_get_array(d, &n) != HSMC_OK ||
+        hsmc_cbor_get_bstr(d, prot, prot_len) != HSMC_OK)
+        return HSMC_ERR_INTERNAL;
     return HSMC_OK;
 }
 
@@ -147,6 +177,8 @@ hsmc_err_t hsmc_cose_stream_seal_init(hsmc_cose_stream_t *s, const hsmc_cose_rec
 {
     static const char fn[] = "hsmc_cose_stream_seal_init";
     hsmc_view_t none = {NULL, 0};
+    const uint8_t *prot = NULL;
+    size_t prot_len = 0;
     hsmc_err_t err;
 
     err = hsmc_stream_state(s, fn, HSMC_STREAM_IDLE);
@@ -161,7 +193,9 @@ hsmc_err_t hsmc_cose_stream_seal_init(hsmc_cose_stream_t *s, const hsmc_cose_rec
                                    s->iv);
     if (err != HSMC_OK || out == NULL)
         return err;
-    err = hsmc_stream_bind(s, fn, out, *out_len, aad);
+    err = hsmc_stream_own_prot(s, out, *out_len, &prot, &prot_len);
+    if (err == HSMC_OK)
+        err = hsmc_stream_bind(s, fn, prot, prot_len, s->iv, aad);
     if (err == HSMC_OK)
         err = hsmc_stream_key(s, fn, 32u);
     if (err != HSMC_OK) {
@@ -290,7 +324,7 @@ hsmc_err_t hsmc_cose_stream_open_init(hsmc_cose_stream_t *s, const uint8_t *in, 
                           fn, (unsigned long)hd.chunk, (unsigned long)max_chunk);
     err = hsmc__cose_open_encrypt(c, fn, in, hl, flags, 1, 0, &hd, &ct, &cek_len, info);
     if (err == HSMC_OK)
-        err = hsmc_stream_bind(s, fn, in, hl, aad);
+        err = hsmc_stream_bind(s, fn, hd.prot, hd.prot_len, hd.iv, aad);
     if (err == HSMC_OK)
         err = hsmc_stream_key(s, fn, cek_len);
     hsmc__wipe(c->cek, sizeof c->cek);

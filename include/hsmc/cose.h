@@ -287,6 +287,52 @@ hsmc_err_t hsmc_cose_encrypt(hsmc_cose_t *c, const hsmc_cose_recipient_t *r, siz
 hsmc_err_t hsmc_cose_decrypt(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, unsigned flags,
                              uint8_t *out, size_t cap, size_t *out_len, hsmc_cose_info_t *info);
 
+/* ---- Key rotation: re-wrap the content key, keep the content ---------------- */
+
+/**
+ * Re-wrap the content key (CEK) of a COSE_Encrypt message or of an hsmc
+ * stream header for new recipients, without touching the content: the
+ * output is the same item (tag, protected bucket, IV, ciphertext or nil,
+ * byte for byte) with the recipients array replaced by one for r[0..n).
+ * The CEK is unwrapped in the token through the resolver (first usable
+ * recipient whose kid resolves, as hsmc_cose_decrypt), wrapped for each
+ * new recipient in the token, and wiped. The content is not decrypted
+ * (the key wrap's own integrity check authenticates the CEK; the content
+ * is authenticated when it is opened), so this costs two token calls per
+ * message whatever its size. A stream's chunks stay valid under the new
+ * header (their binding covers the protected bucket, the base IV and the
+ * external AAD, not the recipients): write the new header, then the old
+ * chunks unchanged.
+ * @param msg  a whole COSE_Encrypt, or a stream header item (only the
+ *             header: trailing bytes are HSMC_ERR_FORMAT).
+ * @param r, n new recipients (1 or more); may include the old KEK.
+ * @param out  output, or NULL for its size (no token unwrap is done then;
+ *             RSA recipients may ask the token their modulus size).
+ * @param info optional: alg, key_alg / recipient / kid of the recipient
+ *             used to unwrap (views into msg), chunk (streams), content
+ *             type.
+ * @return HSMC_OK; HSMC_ERR_ARG (no recipient, an alg that does not fit its
+ *   key); HSMC_ERR_FORMAT; HSMC_ERR_UNSUPPORTED; HSMC_ERR_OBJECT_NOT_FOUND
+ *   (no recipient kid resolves); HSMC_ERR_DECRYPT (the CEK does not
+ *   unwrap); HSMC_ERR_KEY_USAGE; HSMC_ERR_BUFFER; token errors. On failure
+ *   out is wiped.
+ */
+hsmc_err_t hsmc_cose_rewrap(hsmc_cose_t *c, hsmc_view_t msg, unsigned flags,
+                            const hsmc_cose_recipient_t *r, size_t n, uint8_t *out, size_t cap,
+                            size_t *out_len, hsmc_cose_info_t *info);
+
+/**
+ * Recipient i of a COSE_Encrypt message or stream header, without
+ * unwrapping anything (no token call): its kid (a view into msg; empty
+ * when it has none) and alg. *count (may be NULL) receives the number of
+ * recipients, so a caller can walk them all (e.g. to find which key
+ * versions are still referenced before retiring one).
+ * @return HSMC_OK; HSMC_ERR_FORMAT; HSMC_ERR_ARG (i >= count: *count is
+ *   still set).
+ */
+hsmc_err_t hsmc_cose_recipient_at(hsmc_cose_t *c, hsmc_view_t msg, unsigned flags, size_t i,
+                                  hsmc_view_t *kid, int *alg, size_t *count);
+
 /* ---- COSE_Sign1 ------------------------------------------------------------- */
 
 /**
@@ -344,11 +390,14 @@ hsmc_err_t hsmc_cose_verify1_spki(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t s
  * ciphertext whose protected bucket carries the chunk size
  * (HSMC_COSE_HDR_CHUNK_SIZE, critical); each chunk is the CBOR item
  * [stream id, index, ciphertext] sealed with AES-256-GCM under the CEK,
- * nonce = base IV XOR index, AAD binding the header, the external AAD, the
- * index and a last-chunk flag (docs/FORMATS.md). Full chunks hold exactly
- * the chunk size; the last one holds less (possibly nothing), which is how
- * a reader knows it is last. Fields are private; set the resolver of an
- * opening stream with hsmc_cose_set_resolver(&s->cose, ...).
+ * nonce = base IV XOR index, AAD binding the header's protected bucket,
+ * the base IV, the external AAD, the index and a last-chunk flag
+ * (docs/FORMATS.md). The recipients are not bound, so hsmc_cose_rewrap()
+ * can re-wrap the CEK for a new key without re-sealing the chunks. Full
+ * chunks hold exactly the chunk size; the last one holds less (possibly
+ * nothing), which is how a reader knows it is last. Fields are private;
+ * set the resolver of an opening stream with
+ * hsmc_cose_set_resolver(&s->cose, ...).
  */
 typedef struct hsmc_cose_stream {
     hsmc_cose_t cose;                 /**< token, resolver, GCM keyed with the CEK */

@@ -1602,6 +1602,158 @@ static void test_rotation(void)
     CHECK(strstr(hsmc_detail(&H), "data-v0001") != NULL);
 }
 
+/* ---- Re-wrapping for a new KEK ---------------------------------------------------- */
+
+/* Bytes of the first CBOR item of data[0..len) (a stream's header). */
+static size_t first_item(const uint8_t *data, size_t len)
+{
+    hsmc_cbor_dec_t d;
+    const uint8_t *p = NULL;
+    size_t n = 0;
+
+    hsmc_cbor_dec_init(&d, data, len);
+    if (hsmc_cbor_get_raw(&d, &p, &n) != HSMC_OK)
+        return 0;
+    return n;
+}
+
+static void test_rewrap(void)
+{
+    static uint8_t st2[4096 + 2048];
+    hsmc_cose_recipient_t old, r[2];
+    hsmc_cose_info_t info;
+    hsmc_view_t kid;
+    uint8_t data[1000], out[1100], hdr[1024], msg[2048], msg2[2048], aad[3] = {'a', 'a', 'd'};
+    char line[1024], *kh, *ph;
+    uint8_t *st;
+    size_t n, hl, nh, m, cnt, i, k;
+    int alg, zero;
+
+    fill(data, sizeof data, 21);
+    ph = hexs(data, 300);
+    old.key = &K_KEK2; /* random bytes: only the token knows it */
+    old.alg = HSMC_COSE_A256KW;
+    r[0].key = &K_KEK; /* known bytes: the Python checker can unwrap */
+    r[0].alg = HSMC_COSE_A256KW;
+    r[1].key = &K_RSA_SW;
+    r[1].alg = HSMC_COSE_RSA_OAEP;
+
+    /* A stream: only the header changes; the old chunks open under it. */
+    st = seal_stream(&old, 1, 64, V(aad, 3), data, sizeof data, &n);
+    REQUIRE(st != NULL);
+    hl = first_item(st, n);
+    REQUIRE(hl > 0 && hl < n);
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(st, hl), 0, r, 2, NULL, 0, &nh, NULL), HSMC_OK);
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(st, hl), 0, r, 2, hdr, nh - 1, &m, NULL), HSMC_ERR_BUFFER);
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(st, hl), 0, r, 2, hdr, sizeof hdr, &m, &info), HSMC_OK);
+    CHECK(m == nh);
+    CHECK(info.kid.len == 4 && memcmp(info.kid.ptr, "kek2", 4) == 0 && info.chunk == 64);
+    CHECK(m + (n - hl) <= sizeof st2);
+    memcpy(st2, hdr, m);
+    memcpy(st2 + m, st + hl, n - hl);
+    CHECK_ERR(open_stream(st2, m + n - hl, V(aad, 3), out, sizeof out, &k), HSMC_OK);
+    CHECK(k == sizeof data && memcmp(out, data, k) == 0);
+    /* everything before the recipients is the old header's, byte for byte */
+    CHECK(hl > 60 && memcmp(hdr, st, hl - 60) == 0); /* the old recipient is 53 bytes */
+    CHECK_ERR(hsmc_cose_recipient_at(&C, V(hdr, m), 0, 0, &kid, &alg, &cnt), HSMC_OK);
+    CHECK(cnt == 2 && alg == HSMC_COSE_A256KW && kid.len == 9 &&
+          memcmp(kid.ptr, "kek-v0001", 9) == 0);
+    CHECK_ERR(hsmc_cose_recipient_at(&C, V(hdr, m), 0, 1, &kid, &alg, &cnt), HSMC_OK);
+    CHECK(alg == HSMC_COSE_RSA_OAEP && kid.len == 6 && memcmp(kid.ptr, "rsa-sw", 6) == 0);
+    CHECK_ERR(hsmc_cose_recipient_at(&C, V(hdr, m), 0, 2, &kid, &alg, &cnt), HSMC_ERR_ARG);
+    CHECK(cnt == 2);
+    /* the independent checker opens the re-wrapped stream with either new key */
+    write_bin("rw.stream", st2, m + n - hl);
+    kh = hexs(KEK_BYTES, 32);
+    CHECK(py(line, sizeof line, "stream %s %s 616164 kek-v0001 %s", kh, tpath("rw.stream"),
+             tpath("rw.out")) == 0);
+    CHECK(py(line, sizeof line, "stream_oaep %s %s 616164 rsa-sw %s", tpath("rsa-sw.pem"),
+             tpath("rw.stream"), tpath("rw.out")) == 0);
+    free(kh);
+    /* the protected bucket and the base IV stay bound: changing either
+     * breaks the chunks, although the recipients may change */
+    for (i = 0; i < 2; i++) {
+        memcpy(st2, hdr, m);
+        memcpy(st2 + m, st + hl, n - hl);
+        st2[i == 0 ? 6 : 22] ^= 0x01; /* inside the protected map; inside the IV */
+        CHECK(open_stream(st2, m + n - hl, V(aad, 3), out, sizeof out, &k) != HSMC_OK);
+    }
+    /* a header with its chunks still attached is not a header */
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(st, n), 0, r, 2, hdr, sizeof hdr, &m, NULL),
+              HSMC_ERR_FORMAT);
+    /* the old key's recipient altered: the CEK does not unwrap, out wiped */
+    memcpy(st2, st, hl);
+    st2[hl - 3] ^= 0x40;
+    memset(hdr, 0xa5, sizeof hdr);
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(st2, hl), 0, r, 2, hdr, sizeof hdr, &m, &info),
+              HSMC_ERR_DECRYPT);
+    for (zero = 1, i = 0; i < sizeof hdr; i++)
+        zero &= hdr[i] == 0;
+    CHECK(zero && info.kid.len == 0);
+    free(st);
+
+    /* A COSE_Encrypt message: same ciphertext, new recipients. */
+    CHECK_ERR(hsmc_cose_encrypt(&C, &old, 1, V(aad, 3), V(data, 300), msg, sizeof msg, &n),
+              HSMC_OK);
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(msg, n), 0, r, 2, msg2, sizeof msg2, &m, NULL), HSMC_OK);
+    CHECK(memcmp(msg, msg2, n - 60) == 0); /* tag, headers and ciphertext unchanged */
+    CHECK_ERR(hsmc_cose_decrypt(&C, V(msg2, m), V(aad, 3), 0, out, sizeof out, &k, &info),
+              HSMC_OK);
+    CHECK(k == 300 && memcmp(out, data, 300) == 0);
+    CHECK(info.kid.len == 9 && memcmp(info.kid.ptr, "kek-v0001", 9) == 0);
+    write_bin("rw.cose", msg2, m);
+    kh = hexs(KEK_BYTES, 32);
+    CHECK(py(line, sizeof line, "dec_kw %s %s 616164 kek-v0001", kh, tpath("rw.cose")) == 0);
+    CHECK(strcmp(line, ph) == 0);
+    free(kh);
+    /* rotated again, back to the first KEK only */
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(msg2, m), 0, &old, 1, msg, sizeof msg, &n, &info), HSMC_OK);
+    CHECK(info.kid.len == 9 && memcmp(info.kid.ptr, "kek-v0001", 9) == 0);
+    CHECK_ERR(hsmc_cose_decrypt(&C, V(msg, n), V(aad, 3), 0, out, sizeof out, &k, NULL),
+              HSMC_OK);
+
+    /* Refusals. */
+    CHECK_ERR(hsmc_cose_rewrap(NULL, V(msg, n), 0, r, 1, msg2, sizeof msg2, &m, NULL),
+              HSMC_ERR_ARG);
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(msg, n), 0, NULL, 1, msg2, sizeof msg2, &m, NULL),
+              HSMC_ERR_ARG);
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(msg, n), 0, r, 0, msg2, sizeof msg2, &m, NULL),
+              HSMC_ERR_ARG);
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(NULL, 0), 0, r, 1, msg2, sizeof msg2, &m, NULL),
+              HSMC_ERR_ARG);
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(msg, n), 0, r, 1, msg2, sizeof msg2, NULL, NULL),
+              HSMC_ERR_ARG);
+    {
+        hsmc_cose_recipient_t bad = {&K_RSA, HSMC_COSE_A256KW}; /* alg does not fit the key */
+
+        CHECK_ERR(hsmc_cose_rewrap(&C, V(msg, n), 0, &bad, 1, msg2, sizeof msg2, &m, NULL),
+                  HSMC_ERR_ARG);
+    }
+    CHECK_ERR(hsmc_cose_encrypt0(&C, &K_AES256, NONE, V(data, 10), msg2, sizeof msg2, &m),
+              HSMC_OK);
+    CHECK_ERR(hsmc_cose_rewrap(&C, V(msg2, m), 0, r, 1, hdr, sizeof hdr, &k, NULL),
+              HSMC_ERR_FORMAT);
+    CHECK_ERR(hsmc_cose_recipient_at(&C, V(msg2, m), 0, 0, &kid, &alg, NULL), HSMC_ERR_FORMAT);
+    CHECK_ERR(hsmc_cose_recipient_at(NULL, V(msg, n), 0, 0, &kid, &alg, NULL), HSMC_ERR_ARG);
+    CHECK_ERR(hsmc_cose_recipient_at(&C, V(msg, n), 0, 0, NULL, &alg, NULL), HSMC_ERR_ARG);
+    /* the old KEK is gone: nothing to unwrap with, named */
+    {
+        hsmc_key_t gone;
+        hsmc_cose_recipient_t tmp;
+
+        CHECK_ERR(gen_key("kek-gone", HSMC_ALG_AES256, HSMC_USE_WRAP | HSMC_USE_UNWRAP, &gone),
+                  HSMC_OK);
+        tmp.key = &gone;
+        tmp.alg = HSMC_COSE_A256KW;
+        CHECK_ERR(hsmc_cose_encrypt(&C, &tmp, 1, NONE, V(data, 5), msg, sizeof msg, &n), HSMC_OK);
+        CHECK_ERR(hsmc_key_delete(&H, &gone), HSMC_OK);
+        CHECK_ERR(hsmc_cose_rewrap(&C, V(msg, n), 0, r, 1, msg2, sizeof msg2, &m, NULL),
+                  HSMC_ERR_OBJECT_NOT_FOUND);
+        CHECK(strstr(hsmc_detail(&H), "kek-gone") != NULL);
+    }
+    free(ph);
+}
+
 /* ---- The independent implementation ------------------------------------------------ */
 
 static void test_python_reads_hsmc(void)
@@ -1880,6 +2032,7 @@ int main(void)
     RUN(test_content_type_encrypt0);
     RUN(test_content_type_envelopes);
     RUN(test_rotation);
+    RUN(test_rewrap);
     RUN(test_python_reads_hsmc);
     RUN(test_hsmc_reads_python);
     RUN(test_strict_decoder);

@@ -15,6 +15,7 @@ command line ('-' = empty). The result is one line on stdout: hex bytes,
   dec_oaep  PRIVPEM MSG AADHEX KID [CTHEX]           -> plaintext hex (RSA-OAEP recipient)
   verify1   SPKIDER MSG AADHEX KID PAYLOAD|- [CTHEX] -> ok
   stream    KEKHEX STREAM AADHEX KID OUT [CTHEX]     -> sha256 hex of the plaintext (to OUT)
+  stream_oaep PRIVPEM STREAM AADHEX KID OUT [CTHEX]  -> the same, RSA-OAEP recipient
   enc0      KEYHEX KID PTHEX AADHEX OUT [VARIANT]
   enc_kw    KEKHEX KID PTHEX AADHEX OUT [CTHEX]
   enc_oaep  SPKIDER KID ALG PTHEX AADHEX OUT (ALG -40 or -41)
@@ -260,18 +261,39 @@ def nonce(base, index):
     return base[:4] + bytes(x ^ y for x, y in zip(base[4:], index.to_bytes(8, 'big')))
 
 
-def stream(a):
-    kek, data, aad, kid = unhex(a[0]), rd(a[1]), unhex(a[2]), a[3].encode()
+def stream_bind(prot, base, aad):
+    """bind = SHA-256(["hsmc stream", protected, base IV, external_aad]):
+    the recipients are not covered (a re-wrap keeps every chunk valid)."""
+    return hashlib.sha256(canon(['hsmc stream', prot, base, aad])).digest()
+
+
+def kw_unwrapper(kek):
+    def unwrap(alg, wrapped):
+        need(KW[alg] == len(kek), 'stream: KW alg does not fit the KEK')
+        return keywrap.aes_key_unwrap(kek, wrapped)
+    return unwrap, KW
+
+
+def oaep_unwrapper(key):
+    return (lambda alg, wrapped: key.decrypt(wrapped, oaep(alg))), (-40, -41)
+
+
+def stream_open(data, aad, kid, unwrapper, ct=None):
+    """Plaintext of an hsmc stream (bytes), every check of FORMATS.md §5
+    applied; unwrapper is kw_unwrapper(kek) or oaep_unwrapper(private key).
+    Returns (plaintext, header item bytes, header value list)."""
     seq = items(data, 'stream')
     need(seq, 'stream: empty')
     (hdr, hdr_raw), chunks = seq[0], seq[1:]
-    v, p = cose_encrypt(hdr, 'stream header', stream=True, ct=ctype_arg(a, 5))
+    v, p = cose_encrypt(hdr, 'stream header', stream=True, ct=ct)
     size = p[CHUNK_SIZE]
     need(isinstance(size, int) and 1 <= size <= 1 << 30, 'stream: chunk size')
-    alg, wrapped = recipient(v, kid, KW, 'stream header')
-    cek = keywrap.aes_key_unwrap(kek, wrapped)
+    unwrap, algs = unwrapper
+    alg, wrapped = recipient(v, kid, algs, 'stream header')
+    cek = unwrap(alg, wrapped)
+    need(len(cek) == 32, 'stream: CEK is not 32 bytes')
     base = v[1][IV]
-    bind = hashlib.sha256(canon(['hsmc stream', hdr_raw, aad])).digest()
+    bind = stream_bind(v[0], base, aad)
     out = []
     for i, (c, _) in enumerate(chunks):
         need(isinstance(c, list) and len(c) == 3, 'stream: chunk %d shape' % i)
@@ -282,7 +304,20 @@ def stream(a):
         need(last == (i == len(chunks) - 1), 'stream: chunk %d last flag' % i)
         out.append(gcm_open(cek, nonce(base, i), c[2], chunk_aad(bind, i, last), 'chunk %d' % i))
     need(chunks, 'stream: no chunk')
-    pt = b''.join(out)
+    return b''.join(out), hdr_raw, v
+
+
+def stream(a):
+    kek, data, aad, kid = unhex(a[0]), rd(a[1]), unhex(a[2]), a[3].encode()
+    pt, _, _ = stream_open(data, aad, kid, kw_unwrapper(kek), ctype_arg(a, 5))
+    wr(a[4], pt)
+    return hashlib.sha256(pt).hexdigest()
+
+
+def stream_oaep(a):
+    key = serialization.load_pem_private_key(rd(a[0]), None)
+    data, aad, kid = rd(a[1]), unhex(a[2]), a[3].encode()
+    pt, _, _ = stream_open(data, aad, kid, oaep_unwrapper(key), ctype_arg(a, 5))
     wr(a[4], pt)
     return hashlib.sha256(pt).hexdigest()
 
@@ -436,7 +471,7 @@ def stream_enc(a):
     hdr = canon(cbor2.CBORTag(TAG_ENCRYPT, [pb, {IV: base}, None,
                                             [[b'', {ALG: -5, KID: kid},
                                               keywrap.aes_key_wrap(kek, cek)]]]))
-    bind = hashlib.sha256(canon(['hsmc stream', hdr, aad])).digest()
+    bind = stream_bind(pb, base, aad)
     full = len(data) // size
     parts = [data[i * size:(i + 1) * size] for i in range(full)] + [data[full * size:]]
     res = [hdr]
@@ -464,8 +499,8 @@ def mkkey(a):
 
 
 OPS = {'dec0': dec0, 'dec_kw': dec_kw, 'dec_oaep': dec_oaep, 'verify1': verify1,
-       'stream': stream, 'enc0': enc0, 'enc_kw': enc_kw, 'enc_oaep': enc_oaep,
-       'sign1': sign1, 'stream_enc': stream_enc, 'mkkey': mkkey}
+       'stream': stream, 'stream_oaep': stream_oaep, 'enc0': enc0, 'enc_kw': enc_kw,
+       'enc_oaep': enc_oaep, 'sign1': sign1, 'stream_enc': stream_enc, 'mkkey': mkkey}
 
 
 def main():
