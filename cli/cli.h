@@ -378,6 +378,38 @@ int cli_key_spec_for_alg(cli_ctx_t *c, hsmc_key_spec_t *spec, uint8_t *idbuf, si
  */
 int cli_key_open(cli_ctx_t *c, const char *label, hsmc_key_t *key, int latest_ok);
 
+/* ---- cmd_cose.c: envelope helpers `hsmc rewrap` shares ------------------- */
+
+/* What a COSE input is, from its first bytes (tag; for tag 96 whether the ciphertext is nil). */
+typedef enum cli_env {
+    CLI_ENV_UNKNOWN,  /* not a COSE message hsmc writes */
+    CLI_ENV_ENCRYPT0, /* COSE_Encrypt0 (tag 16): `hsmc encrypt --key` */
+    CLI_ENV_ENCRYPT,  /* COSE_Encrypt (tag 96) with its ciphertext, or malformed tag 96 */
+    CLI_ENV_STREAM,   /* hsmc stream: tag-96 header with nil ciphertext, chunks follow */
+    CLI_ENV_SIGN1     /* COSE_Sign1 (tag 18) */
+} cli_env_t;
+
+/* The type of the COSE item at p[0..n) (n may cover only its beginning). */
+cli_env_t cli_env_type(const uint8_t *p, size_t n);
+/* 1 when p[0..n) is printable UTF-8 text (controls other than tab, CR, LF refused). */
+int cli_looks_like_text(const unsigned char *p, size_t n);
+/*
+ * Open the --recipient keys labels[0..n) (a base label: its latest version,
+ * noted on stderr) into keys[] and fill r[] with the algorithm `hsmc
+ * encrypt` uses for each: A128KW/A192KW/A256KW by AES key size, RSA-OAEP
+ * for RSA keys (RSA-OAEP-256 when the verb's --oaep-sha256 flag is set).
+ * @return CLI_EXIT_OK or the exit code (printed; an EC key is CLI_EXIT_USAGE).
+ */
+int cli_open_recipients(cli_ctx_t *c, const char **labels, size_t n, hsmc_key_t *keys,
+                        hsmc_cose_recipient_t *r);
+
+/* ---- cmd_rewrap.c: `hsmc rewrap`, listed in cmd_cose.c's command table ----- */
+
+extern const cli_opt_t cli_rewrap_opts[];
+extern const char cli_rewrap_help[];
+extern const char cli_rewrap_examples[];
+int cli_rewrap(cli_ctx_t *c);
+
 /* ---- groups (one file each) ------------------------------------------- */
 
 extern const cli_group_t cli_group_token;

@@ -14,6 +14,10 @@
  * restores that kind: text and JSON may go to a terminal, bytes need
  * --force there; an envelope without label 3 is bytes.
  *
+ * `hsmc rewrap` (cmd_rewrap.c, listed here with them) re-wraps the content
+ * key of --recipient envelopes for new KEKs; it shares cli_open_recipients()
+ * and cli_env_type() with these commands.
+ *
  * Failure never leaves plaintext behind: --out files are written to a
  * temporary name and renamed only after everything authenticated; stdout
  * gets non-streamed plaintext only after it authenticated, and streamed
@@ -395,9 +399,9 @@ static const cli_opt_t encrypt_opts[] = {
     {"force", 0, NULL, "write binary output to stdout even when it is a terminal"},
     {NULL, 0, NULL, NULL}};
 
-/* Fill r[0..n) from the --recipient labels. */
-static int open_recipients(cli_ctx_t *c, const char **labels, size_t n, hsmc_key_t *keys,
-                           hsmc_cose_recipient_t *r)
+/* Fill r[0..n) from the --recipient labels (shared with `hsmc rewrap`: see cli.h). */
+int cli_open_recipients(cli_ctx_t *c, const char **labels, size_t n, hsmc_key_t *keys,
+                        hsmc_cose_recipient_t *r)
 {
     size_t i;
     int rc;
@@ -620,7 +624,7 @@ static int cmd_encrypt(cli_ctx_t *c)
     }
     if (rc == CLI_EXIT_OK && nr > 0) {
         rkeys = (hsmc_key_t *)calloc(nr, sizeof(*rkeys));
-        rc = rkeys == NULL ? CLI_EXIT_FAIL : open_recipients(c, rlabels, nr, rkeys, rcp);
+        rc = rkeys == NULL ? CLI_EXIT_FAIL : cli_open_recipients(c, rlabels, nr, rkeys, rcp);
     }
     if (rc == CLI_EXIT_OK) {
         if (cli_flag(c, "base64"))
@@ -644,10 +648,8 @@ static int cmd_encrypt(cli_ctx_t *c)
 
 /* ---- decrypt ------------------------------------------------------------------------------------ */
 
-typedef enum msg_type { MSG_UNKNOWN, MSG_ENCRYPT0, MSG_ENCRYPT, MSG_STREAM, MSG_SIGN1 } msg_type_t;
-
 /* Tell the message type from its first bytes (tag, and for tag 96 whether the ciphertext is nil). */
-static msg_type_t msg_type(const uint8_t *p, size_t n)
+cli_env_t cli_env_type(const uint8_t *p, size_t n)
 {
     hsmc_cbor_dec_t d;
     hsmc_cbor_type_t t;
@@ -658,23 +660,23 @@ static msg_type_t msg_type(const uint8_t *p, size_t n)
 
     hsmc_cbor_dec_init(&d, p, n);
     if (hsmc_cbor_get_tag(&d, &tag) != HSMC_OK)
-        return MSG_UNKNOWN;
+        return CLI_ENV_UNKNOWN;
     if (tag == HSMC_COSE_TAG_ENCRYPT0)
-        return MSG_ENCRYPT0;
+        return CLI_ENV_ENCRYPT0;
     if (tag == HSMC_COSE_TAG_SIGN1)
-        return MSG_SIGN1;
+        return CLI_ENV_SIGN1;
     if (tag != HSMC_COSE_TAG_ENCRYPT)
-        return MSG_UNKNOWN;
+        return CLI_ENV_UNKNOWN;
     if (hsmc_cbor_get_array(&d, &items) != HSMC_OK || items != 4 ||
         hsmc_cbor_get_bstr(&d, &b, &bl) != HSMC_OK || hsmc_cbor_skip(&d) != HSMC_OK ||
         hsmc_cbor_peek(&d, &t) != HSMC_OK)
-        return MSG_ENCRYPT; /* malformed: the full decoder says what is wrong */
-    return t == HSMC_CBOR_NULL ? MSG_STREAM : MSG_ENCRYPT;
+        return CLI_ENV_ENCRYPT; /* malformed: the full decoder says what is wrong */
+    return t == HSMC_CBOR_NULL ? CLI_ENV_STREAM : CLI_ENV_ENCRYPT;
 }
 
 /* 1 when the bytes are printable text (UTF-8 without control characters other than
  * tab, newline, carriage return). */
-static int looks_like_text(const unsigned char *p, size_t n)
+int cli_looks_like_text(const unsigned char *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
@@ -944,7 +946,7 @@ static int decrypt_fail(cli_ctx_t *c, hsmc_err_t e, const char *what)
 }
 
 /* Non-streamed envelope in memory: decrypt, then write everything. */
-static int decrypt_whole(cli_ctx_t *c, hsmc_cose_t *cc, msg_type_t type, const uint8_t *msg,
+static int decrypt_whole(cli_ctx_t *c, hsmc_cose_t *cc, cli_env_t type, const uint8_t *msg,
                          size_t len)
 {
     hsmc_cose_info_t info;
@@ -957,10 +959,10 @@ static int decrypt_whole(cli_ctx_t *c, hsmc_cose_t *cc, msg_type_t type, const u
     int rc, binary;
 
     memset(&info, 0, sizeof(info));
-    e = type == MSG_ENCRYPT0 ? hsmc_cose_decrypt0(cc, view(msg, len), aad_view(c), 0, NULL, 0,
-                                                  &cap, NULL)
-                             : hsmc_cose_decrypt(cc, view(msg, len), aad_view(c), 0, NULL, 0,
-                                                 &cap, NULL);
+    e = type == CLI_ENV_ENCRYPT0 ? hsmc_cose_decrypt0(cc, view(msg, len), aad_view(c), 0, NULL,
+                                                      0, &cap, NULL)
+                                 : hsmc_cose_decrypt(cc, view(msg, len), aad_view(c), 0, NULL, 0,
+                                                     &cap, NULL);
     if (e != HSMC_OK && e != HSMC_ERR_BUFFER)
         return decrypt_fail(c, e, "cannot decrypt");
     pt = (uint8_t *)malloc(cap > 0 ? cap : 1);
@@ -968,10 +970,10 @@ static int decrypt_whole(cli_ctx_t *c, hsmc_cose_t *cc, msg_type_t type, const u
         cli_err("out of memory (%lu bytes)", (unsigned long)cap);
         return CLI_EXIT_FAIL;
     }
-    e = type == MSG_ENCRYPT0 ? hsmc_cose_decrypt0(cc, view(msg, len), aad_view(c), 0, pt, cap, &n,
-                                                  &info)
-                             : hsmc_cose_decrypt(cc, view(msg, len), aad_view(c), 0, pt, cap, &n,
-                                                 &info);
+    e = type == CLI_ENV_ENCRYPT0 ? hsmc_cose_decrypt0(cc, view(msg, len), aad_view(c), 0, pt,
+                                                      cap, &n, &info)
+                                 : hsmc_cose_decrypt(cc, view(msg, len), aad_view(c), 0, pt, cap,
+                                                     &n, &info);
     if (e != HSMC_OK) {
         cli_free(pt, cap);
         return decrypt_fail(c, e, "cannot decrypt");
@@ -994,7 +996,7 @@ static int decrypt_whole(cli_ctx_t *c, hsmc_cose_t *cc, msg_type_t type, const u
     /* Text and JSON may go to a terminal; bytes need --force there. The
      * content type is the sender's word (with an RSA recipient anyone can
      * send), so text that is not printable is treated as bytes. */
-    binary = kind == KIND_BYTES || !looks_like_text(pt, n);
+    binary = kind == KIND_BYTES || !cli_looks_like_text(pt, n);
     if (binary && kind != KIND_BYTES && c->verbose > 0)
         cli_note(c, "the %s is not printable UTF-8 text: treated as bytes", kind_name(kind));
     rc = cli_out_open(&out, cli_opt(c, "out"),
@@ -1150,7 +1152,7 @@ static int cmd_decrypt(cli_ctx_t *c)
     unsigned long long total = 0;
     FILE *f;
     int is_stdin, rc;
-    msg_type_t type;
+    cli_env_t type;
     hsmc_key_t key;
     key_pick_t pick;
 
@@ -1182,8 +1184,8 @@ static int cmd_decrypt(cli_ctx_t *c)
         rc = CLI_EXIT_FAIL;
         goto done;
     }
-    type = msg_type(buf, len);
-    if (type != MSG_STREAM && len == cap) {
+    type = cli_env_type(buf, len);
+    if (type != CLI_ENV_STREAM && len == cap) {
         /* A whole message is needed in memory: read the rest. */
         unsigned char *rest = NULL;
         size_t rlen = 0;
@@ -1209,9 +1211,9 @@ static int cmd_decrypt(cli_ctx_t *c)
             buf = all;
             len += rlen;
         }
-        type = msg_type(buf, len);
+        type = cli_env_type(buf, len);
     }
-    if (type == MSG_UNKNOWN && len > 0 && looks_like_text(buf, len)) {
+    if (type == CLI_ENV_UNKNOWN && len > 0 && cli_looks_like_text(buf, len)) {
         /* --base64 output of `hsmc encrypt`. */
         unsigned char *bin = NULL;
         size_t blen = 0;
@@ -1219,15 +1221,15 @@ static int cmd_decrypt(cli_ctx_t *c)
             free(buf);
             buf = bin;
             len = blen;
-            type = msg_type(buf, len);
+            type = cli_env_type(buf, len);
         }
     }
-    if (type == MSG_SIGN1) {
+    if (type == CLI_ENV_SIGN1) {
         cli_err("--in: %s is a COSE_Sign1 (a signature); check it with `hsmc verify --sig`", in);
         rc = CLI_EXIT_USAGE;
         goto done;
     }
-    if (type == MSG_UNKNOWN) {
+    if (type == CLI_ENV_UNKNOWN) {
         cli_err("cannot decrypt: %s is not an envelope from `hsmc encrypt` (COSE_Encrypt0, "
                 "COSE_Encrypt or an hsmc stream)",
                 in);
@@ -1242,9 +1244,9 @@ static int cmd_decrypt(cli_ctx_t *c)
         rc = cli_key_open(c, label, &key, 0);
     if (rc != CLI_EXIT_OK)
         goto done;
-    if (label != NULL && type != MSG_ENCRYPT0)
+    if (label != NULL && type != CLI_ENV_ENCRYPT0)
         pick_recipients(&pick, &key, buf, len);
-    if (type == MSG_STREAM) {
+    if (type == CLI_ENV_STREAM) {
         hsmc_cose_stream_t st;
         hsmc_cose_stream_init(&st, &c->h);
         if (label != NULL)
@@ -1254,7 +1256,7 @@ static int cmd_decrypt(cli_ctx_t *c)
     } else {
         hsmc_cose_t cc;
         hsmc_cose_init(&cc, &c->h);
-        if (label != NULL && type == MSG_ENCRYPT0)
+        if (label != NULL && type == CLI_ENV_ENCRYPT0)
             hsmc_cose_set_resolver(&cc, hsmc_cose_resolve_fixed, &key);
         else if (label != NULL)
             hsmc_cose_set_resolver(&cc, resolve_pick, &pick);
@@ -1321,6 +1323,11 @@ static const cli_cmd_t cose_cmds[] = {
      "  hsmc decrypt --in config.cose --aad device-42 --json --out config.json\n"
      "  hsmc decrypt --in db.tar.cose --out db.tar --token escrow\n",
      decrypt_opts, CLI_PIN_REQUIRED, 0, cmd_decrypt},
+    /* cmd_rewrap.c */
+    {"rewrap", "re-wrap an envelope's content key for new key-encryption keys (KEK rotation)",
+     "--recipient LABEL... [--file FILE] [--out FILE | --in-place] [OPTIONS]\n"
+     "       hsmc rewrap --list [--file FILE] [--json]",
+     cli_rewrap_help, cli_rewrap_examples, cli_rewrap_opts, CLI_PIN_REQUIRED, 0, cli_rewrap},
     {NULL, NULL, NULL, NULL, NULL, NULL, CLI_PIN_NONE, 0, NULL}};
 
-const cli_group_t cli_group_cose = {"Encryption", "encrypt, decrypt", cose_cmds, 1};
+const cli_group_t cli_group_cose = {"Encryption", "encrypt, decrypt, rewrap", cose_cmds, 1};

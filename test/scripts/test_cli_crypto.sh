@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# test_cli_crypto.sh: `hsmc sign|verify|wrap|unwrap|encrypt|decrypt` against
-# fresh SoftHSM2 tokens. Signatures are checked by openssl, COSE structures
-# by python3-cbor2, round trips byte for byte.
+# test_cli_crypto.sh: `hsmc sign|verify|wrap|unwrap|encrypt|decrypt|rewrap`
+# against fresh SoftHSM2 tokens. Signatures are checked by openssl, COSE
+# structures by python3-cbor2 and test/tools/cose_check.py, round trips byte
+# for byte.
 #   HSMC_CLI             the hsmc binary (set by ctest)
 #   HSMC_TEST_BINARY_DIR build directory (fallback: $HSMC_TEST_BINARY_DIR/cli/hsmc)
 #   HSMC_TEST_MODULE     SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
@@ -13,6 +14,8 @@ if [ -z "$HSMC" ]; then
 fi
 MODULE=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 PY=/usr/bin/python3
+# The independent COSE reader (docs/FORMATS.md), for what rewrap writes.
+COSE_CHECK="$(cd "$(dirname "$0")/../tools" && pwd)/cose_check.py"
 if [ ! -x "$HSMC" ]; then
   echo "test_cli_crypto: hsmc binary not found at '$HSMC' (set HSMC_CLI)" >&2
   exit 1
@@ -514,8 +517,169 @@ absent "stream with the wrong --aad leaves no --out file" "$dir/small.out"
 run $H encrypt --key dk --file "$dir/msg" --stream
 check "--stream with --key: exit 2" 2 '' '--stream needs --recipient'
 
+# ---- rewrap: KEK rotation without re-encryption ----------------------------------------------------
+# hdrlen FILE: bytes of the first CBOR item (a message, or a stream's header).
+hdrlen() {
+  "$PY" -c "
+import cbor2, sys
+f = open(sys.argv[1], 'rb'); cbor2.CBORDecoder(f).decode(); print(f.tell())
+" "$1"
+}
+# jget KEY: a value of the JSON document in $dir/out, as compact JSON.
+jget() { "$PY" -c "import json, sys; print(json.dumps(json.load(open(sys.argv[1]))[sys.argv[2]]))" "$dir/out" "$1"; }
+$H key rotate kr --purpose kek >/dev/null 2>&1
+head -c 3000 /dev/urandom > "$dir/rw.small"
+head -c $((9 * 1024 * 1024 + 12345)) /dev/urandom > "$dir/rw.big"
+run $H encrypt --recipient kr --file "$dir/rw.small" --out "$dir/rw.small.cose"
+check "rewrap setup: a message to kr-v0001 (base label)" 0 '' "using 'kr-v0001'"
+run $H encrypt --recipient kr --file "$dir/rw.big" --out "$dir/rw.big.cose"
+check "rewrap setup: a 9 MiB stream to kr-v0001" 0
+run env -u HSMC_PIN_FILE HSMC_MODULE=/nonexistent/module.so $H rewrap --list --file "$dir/rw.big.cose"
+check "rewrap --list: no token, no PIN; the stream's recipient" 0 '^  kr-v0001  A256KW$' ''
+grep -q '^stream' "$dir/out" && ok "rewrap --list names a stream" || bad "rewrap --list: $(head -1 "$dir/out")"
+$H key rotate kr --purpose kek >/dev/null 2>&1
+cp "$dir/rw.big.cose" "$dir/rw.big.orig"
+chmod 640 "$dir/rw.big.cose"
+run $H rewrap --recipient kr --file "$dir/rw.small.cose" --out "$dir/rw.small.new" --json
+check "rewrap a message to the base label (latest: kr-v0002)" 0 '"kids_after": \[' "using 'kr-v0002'"
+if [ "$(jget kids_before)" = '["kr-v0001"]' ] && [ "$(jget kids_after)" = '["kr-v0002"]' ] &&
+   [ "$(jget stream)" = false ] && [ "$(jget bytes)" = "$(stat -c %s "$dir/rw.small.new")" ]; then
+  ok "rewrap --json: kids_before, kids_after, stream, bytes"; else bad "rewrap --json: $(tr -d '\n ' < "$dir/out")"; fi
+run $H rewrap --recipient kr --file "$dir/rw.big.cose" --in-place --json
+check "rewrap a 9 MiB stream --in-place" 0 '"stream": true' "chunks were copied unchanged"
+h1=$(hdrlen "$dir/rw.big.orig"); h2=$(hdrlen "$dir/rw.big.cose")
+if [ "$(jget envelope_bytes_before)" = "$h1" ] && [ "$(jget envelope_bytes_after)" = "$h2" ] &&
+   [ "$(jget bytes)" = "$(stat -c %s "$dir/rw.big.cose")" ] && [ "$(jget kids_after)" = '["kr-v0002"]' ]; then
+  ok "rewrap --json of the stream: header sizes agree with cbor2 ($h1 -> $h2), bytes = file size"
+else bad "stream report: $(tr -d '\n ' < "$dir/out"), cbor2 $h1 -> $h2"; fi
+if cmp -s <(tail -c +$((h1 + 1)) "$dir/rw.big.orig") <(tail -c +$((h2 + 1)) "$dir/rw.big.cose"); then
+  ok "the stream's chunks after the new header are the old bytes, byte for byte"
+else bad "the stream's chunks changed"; fi
+[ "$(stat -c %a "$dir/rw.big.cose")" = 640 ] && ok "--in-place keeps the file's mode" || bad "--in-place mode $(stat -c %a "$dir/rw.big.cose")"
+compgen -G "$dir/rw.big.cose.hsmc-*" >/dev/null && bad "--in-place left a temporary file" || ok "--in-place leaves no temporary file"
+pycheck "rewrapped message: ciphertext and headers unchanged, one recipient" "$dir/rw.small.new" "
+import cbor2, sys
+a = cbor2.loads(open('$dir/rw.small.cose', 'rb').read()).value
+b = cbor2.loads(open(sys.argv[1], 'rb').read()).value
+assert a[:3] == b[:3], 'body changed'
+assert [r[1][4] for r in b[3]] == [b'kr-v0002'] and b[3][0][1][1] == -5, b[3]
+"
+for f in rw.small.new rw.big.cose; do
+  run $H rewrap --list --file "$dir/$f"
+  check "rewrap --list shows the new kid ($f)" 0 '^  kr-v0002  A256KW$'
+  grep -q 'kr-v0001' "$dir/out" && bad "$f still names kr-v0001" || ok "$f no longer needs kr-v0001"
+done
+run $H rewrap --list --json --file "$dir/rw.big.cose"
+check "rewrap --list --json" 0 '"kid": "kr-v0002"'
+$H key delete kr-v0001 --yes >/dev/null
+run $H decrypt --in "$dir/rw.small.new" --out "$dir/rw.small.out"
+check "decrypt the rewrapped message after kr-v0001 was deleted" 0
+same "rewrapped message restored byte for byte" "$dir/rw.small" "$dir/rw.small.out"
+run $H decrypt --in "$dir/rw.big.cose" --out "$dir/rw.big.out"
+check "decrypt the rewrapped stream after kr-v0001 was deleted" 0
+same "rewrapped stream restored byte for byte" "$dir/rw.big" "$dir/rw.big.out"
+rm -f "$dir/rw.big.out"
+run $H decrypt --in "$dir/rw.small.cose"
+check "the message from before the rewrap needs kr-v0001: exit 6" 6 '' "kr-v0001"
+# The independent checker: rewrap once more, for kr and a KEK of known bytes as well.
+"$PY" -c "import sys; sys.stdout.buffer.write(bytes(range(64, 96)))" > "$dir/esc.key"
+$H key import --label rw-escrow --alg aes256 --in "$dir/esc.key" --purpose kek >/dev/null
+run $H rewrap -r kr -r rw-escrow --file "$dir/rw.small.new" --out "$dir/rw.small.esc"
+check "rewrap for two recipients (unwrapped with kr-v0002)" 0 '' "unwrapped with 'kr-v0002'"
+run $H rewrap -r kr -r rw-escrow --file "$dir/rw.big.cose" --out "$dir/rw.big.esc"
+check "rewrap the stream for two recipients" 0
+kh=$(od -An -tx1 -v "$dir/esc.key" | tr -d ' \n')
+cth=$(printf 'application/octet-stream' | od -An -tx1 -v | tr -d ' \n')
+want=$(od -An -tx1 -v "$dir/rw.small" | tr -d ' \n')
+got=$("$PY" "$COSE_CHECK" dec_kw "$kh" "$dir/rw.small.esc" - rw-escrow "$cth" 2>&1) || true
+[ "$got" = "$want" ] && ok "cose_check.py dec_kw opens the rewrapped message with the known KEK" || bad "cose_check dec_kw: ${got:0:200}"
+got=$("$PY" "$COSE_CHECK" stream "$kh" "$dir/rw.big.esc" - rw-escrow "$dir/rw.big.py" "$cth" 2>&1) || true
+if [ "$got" = "$(sha256sum "$dir/rw.big" | cut -c1-64)" ] && cmp -s "$dir/rw.big" "$dir/rw.big.py"; then
+  ok "cose_check.py stream opens the rewrapped stream with the known KEK"; else bad "cose_check stream: ${got:0:200}"; fi
+rm -f "$dir/rw.big.py"
+# Fixed RAM: rewrapping 20 MiB costs no more than a 100-byte stream.
+base=$(peak_kib $H rewrap -r kek -r rsa --file "$dir/tiny.cose" --out "$dir/tiny.rw")
+start=$(date +%s.%N)
+mem=$(peak_kib $H rewrap -r kek -r rsa --file "$dir/big.cose" --out "$dir/big.rw")
+end=$(date +%s.%N)
+if [ $((mem - base)) -lt 2048 ]; then
+  ok "rewrap of a 20 MiB stream peaks $((mem - base)) KiB above a 100-byte stream (< 2 MiB)"
+else bad "rewrap of a 20 MiB stream peaks $((mem - base)) KiB above a 100-byte stream"; fi
+echo "     (20 MiB stream rewrap: $("$PY" -c "print(round($end - $start, 2))") s)"
+run $H decrypt --in "$dir/big.rw" --out "$dir/big.out" --key rsa
+check "the rewrapped 20 MiB stream decrypts (RSA recipient)" 0
+same "rewrapped 20 MiB stream restored" "$dir/big" "$dir/big.out"
+rm -f "$dir/big.out" "$dir/big.rw"
+# Other inputs: stdin, base64.
+run $H rewrap -r kr --file - --out "$dir/rw.stdin.cose" < /dev/null
+check "rewrap of empty stdin: exit 2" 2 '' 'not an envelope'
+$H rewrap -r kr < "$dir/rw.small.new" > "$dir/rw.stdin.cose" 2> "$dir/err" && rc=0 || rc=$?
+check "rewrap stdin to stdout" 0
+run $H decrypt --in "$dir/rw.stdin.cose" --out "$dir/rw.small.out"
+same "rewrap stdin to stdout: decrypts" "$dir/rw.small" "$dir/rw.small.out"
+run $H rewrap -r kek -r shared-kek --file "$dir/b64.txt" --out "$dir/b64.rw"
+check "rewrap of --base64 input" 0
+if "$PY" -c "import base64,sys; base64.b64decode(open(sys.argv[1]).read(), validate=False)" "$dir/b64.rw"; then ok "base64 input stays base64"; else bad "rewrap of base64 is not base64"; fi
+run $H decrypt --in "$dir/b64.rw" --token other
+check "rewrapped base64 envelope opens with the new recipient only (token other)" 0 '^armored$'
+# Refusals.
+$H key gen --label rw-gone --purpose kek >/dev/null
+run $H encrypt --recipient rw-gone --file "$dir/rw.small" --out "$dir/rw.gone.cose"
+$H key delete rw-gone --yes >/dev/null
+run $H rewrap -r kr --file "$dir/rw.gone.cose" --out "$dir/rw.gone.new"
+check "rewrap, old KEK not on the token: exit 6, the hint names the kid" 6 '' "hint: .*'rw-gone' \(A256KW\)"
+absent "unknown old KEK: no output file" "$dir/rw.gone.new"
+run $H rewrap -r kr --file "$dir/text.cose" --out "$dir/rw.e0.new"
+check "rewrap of a COSE_Encrypt0 (encrypt --key): exit 2 with a hint" 2 '' 'made with --key: a data key has no recipients; decrypt and encrypt again'
+absent "COSE_Encrypt0: no output file" "$dir/rw.e0.new"
+run $H rewrap --list --file "$dir/text.cose"
+check "rewrap --list of a COSE_Encrypt0: exit 2" 2 '' 'made with --key'
+run $H rewrap -r kr --file "$dir/c.ES256" --out "$dir/rw.s1.new"
+check "rewrap of a COSE_Sign1: exit 2" 2 '' 'COSE_Sign1'
+"$PY" -c "
+import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[-3] ^= 0x40; open(sys.argv[2], 'wb').write(b)
+" "$dir/rw.small.new" "$dir/rw.tamper.cose"
+run $H rewrap -r kr --file "$dir/rw.tamper.cose" --out "$dir/rw.tamper.new"
+check "rewrap, tampered wrapped key: exit 9" 9 '' 'HSMC_ERR_DECRYPT'
+absent "tampered wrapped key: no output file" "$dir/rw.tamper.new"
+h=$(hdrlen "$dir/rw.big.cose")
+cp "$dir/rw.big.cose" "$dir/rw.big.tamper"
+"$PY" -c "
+import sys; f = open(sys.argv[1], 'r+b'); n = int(sys.argv[2]); f.seek(n - 3); b = f.read(1); f.seek(n - 3); f.write(bytes([b[0] ^ 0x40]))
+" "$dir/rw.big.tamper" "$h"
+cp "$dir/rw.big.tamper" "$dir/rw.big.tamper.orig"
+run $H rewrap -r kr --file "$dir/rw.big.tamper" --in-place
+check "rewrap --in-place, tampered stream header: exit 9" 9 '' 'HSMC_ERR_DECRYPT'
+same "a refused --in-place leaves the file as it was" "$dir/rw.big.tamper" "$dir/rw.big.tamper.orig"
+compgen -G "$dir/rw.big.tamper.hsmc-*" >/dev/null && bad "refused --in-place left a temporary file" || ok "refused --in-place leaves no temporary file"
+head -c "$h" "$dir/rw.big.cose" > "$dir/rw.hdronly"
+run $H rewrap -r kr --file "$dir/rw.hdronly" --out "$dir/rw.hdronly.new"
+check "rewrap of a stream header without chunks: exit 9" 9 '' 'no chunks'
+absent "header without chunks: no output file" "$dir/rw.hdronly.new"
+mkfifo "$dir/rw.fifo"
+run timeout 10 $H rewrap -r kr --file "$dir/rw.fifo" --in-place
+check "rewrap --in-place on a FIFO: refused (exit 2)" 2 '' 'is a FIFO; only a regular file'
+[ -p "$dir/rw.fifo" ] && ok "the FIFO is still a FIFO" || bad "the FIFO was replaced"
+ln -s "$dir/rw.small.new" "$dir/rw.link"
+run $H rewrap -r kr --file "$dir/rw.link" --in-place
+check "rewrap --in-place on a symbolic link: refused (exit 2)" 2 '' 'symbolic link'
+run $H rewrap -r kr --in-place
+check "rewrap --in-place without --file: exit 2" 2 '' 'give a file, not stdin'
+run $H rewrap --file "$dir/rw.small.new"
+check "rewrap without --recipient: exit 2" 2 '' 'rewrap --list'
+run $H rewrap -r kr --file "$dir/rw.small.new" --json
+check "rewrap --json to stdout: exit 2" 2 '' 'give --out FILE or --in-place'
+run $H rewrap -r kr --file "$dir/rw.small.new" --out "$dir/x" --in-place
+check "rewrap --out with --in-place: exit 2" 2 '' 'not both'
+run $H rewrap -r p256 --file "$dir/rw.small.new" --out "$dir/rw.ec.new"
+check "rewrap for an EC key: exit 2" 2 '' 'recipients are AES key-encryption keys or RSA keys'
+absent "EC recipient: no output file" "$dir/rw.ec.new"
+on_tty "" "$HSMC" rewrap -r kr --file "$dir/rw.small.new"
+if [ "$rc" = 2 ] && grep -q 'refusing to write binary output to a terminal' "$dir/tty"; then
+  ok "rewrap to a terminal: refused"; else bad "rewrap to a terminal: exit $rc, $(head -2 "$dir/tty")"; fi
+
 # ---- help --------------------------------------------------------------------------------------------
-for verb in sign verify wrap unwrap encrypt decrypt; do
+for verb in sign verify wrap unwrap encrypt decrypt rewrap; do
   run $H "$verb" --help
   check "hsmc $verb --help" 0 "^Usage: hsmc $verb "
   run $H help "$verb"
@@ -523,6 +687,7 @@ for verb in sign verify wrap unwrap encrypt decrypt; do
 done
 run $H --help
 check "hsmc --help lists encrypt" 0 '^  encrypt '
+check "hsmc --help lists rewrap" 0 '^  rewrap '
 check "hsmc --help: exit code 8" 0 '^  8  the signature does not verify'
 check "hsmc --help: exit code 9" 0 '^  9  decryption failed'
 run $H encrpyt
