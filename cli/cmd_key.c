@@ -753,7 +753,48 @@ static const cli_opt_t show_opts[] = {
 
 static const cli_opt_t delete_opts[] = {
     {"yes", 'y', NULL, "do not ask; needed when stdin is not a terminal"},
+    {"orphans", 0, NULL, "only public keys of LABEL whose private key is gone"},
     {NULL, 0, NULL, NULL}};
+
+/* 1 when --yes was given or the user answers yes to `question`; else 0 (said). */
+static int delete_confirmed(const cli_ctx_t *c, const char *question)
+{
+    if (cli_flag(c, "yes") || cli_confirm(question))
+        return 1;
+    cli_err("not deleted");
+    return 0;
+}
+
+/* `key delete --orphans LABEL`: the public keys an interrupted key-pair
+ * generation left without their private key. */
+static int key_delete_orphans(cli_ctx_t *c, const char *label)
+{
+    char question[256], what[128];
+    unsigned n = 0;
+    hsmc_err_t r;
+    int rc = cli_open(c, 0);
+
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    snprintf(question, sizeof(question),
+             "Delete the public keys labelled '%.64s' that have no private key on the token?",
+             label);
+    if (!delete_confirmed(c, question))
+        return CLI_EXIT_FAIL;
+    r = hsmc_key_remove_orphans(&c->h, label, &n);
+    if (r != HSMC_OK) {
+        snprintf(what, sizeof(what), "cannot remove the lone public keys of '%.64s' (%u removed)",
+                 label, n);
+        return cli_fail(c, r, what);
+    }
+    if (n == 0)
+        fputs("none found: no public key labelled '", stdout);
+    else
+        printf("removed %u public key(s) labelled '", n);
+    cli_put_safe(stdout, label, strlen(label));
+    fputs(n == 0 ? "' lacks its private key\n" : "' that had no private key\n", stdout);
+    return CLI_EXIT_OK;
+}
 
 static int key_delete(cli_ctx_t *c)
 {
@@ -772,22 +813,20 @@ static int key_delete(cli_ctx_t *c)
         fputs("hsmc:   hint: add --yes to delete without asking\n", stderr);
         return CLI_EXIT_USAGE;
     }
+    if (cli_flag(c, "orphans"))
+        return key_delete_orphans(c, label);
     rc = cli_open(c, 0);
     if (rc == CLI_EXIT_OK)
         rc = cli_key_open(c, label, &key, 0); /* exact label: never "the latest" */
     if (rc != CLI_EXIT_OK)
         return rc;
-    if (!cli_flag(c, "yes")) {
-        snprintf(question, sizeof(question),
-                 "Delete %s key '%.64s'%s from the token? Data it protects can no longer be "
-                 "decrypted.",
-                 key.alg != HSMC_ALG_NONE ? hsmc_alg_name(key.alg) : "the",
-                 key.priv.label, key.has_pub ? " and its public key" : "");
-        if (!cli_confirm(question)) {
-            cli_err("not deleted");
-            return CLI_EXIT_FAIL;
-        }
-    }
+    snprintf(question, sizeof(question),
+             "Delete %s key '%.64s'%s from the token? Data it protects can no longer be "
+             "decrypted.",
+             key.alg != HSMC_ALG_NONE ? hsmc_alg_name(key.alg) : "the", key.priv.label,
+             key.has_pub ? " and its public key" : "");
+    if (!delete_confirmed(c, question))
+        return CLI_EXIT_FAIL;
     r = hsmc_key_delete(&c->h, &key);
     if (r != HSMC_OK) {
         snprintf(what, sizeof(what), "cannot delete key '%.64s'", label);
@@ -1116,12 +1155,19 @@ static const cli_cmd_t key_cmds[] = {
      "  hsmc key show device\n"
      "  hsmc key show backup-kek --json\n",
      show_opts, CLI_PIN_REQUIRED, 1, key_show},
-    {"delete", "delete a key (and its public key)", "LABEL [--yes] [OPTIONS]",
+    {"delete", "delete a key (and its public key)", "LABEL [--orphans] [--yes] [OPTIONS]",
      "Destroys the private or secret key with exactly this label and its public\n"
      "key. Asks first on a terminal; without a terminal --yes is required. Data\n"
-     "encrypted with the key can no longer be decrypted.",
+     "encrypted with the key can no longer be decrypted.\n\n"
+     "With --orphans, destroys only the public keys labelled LABEL whose private\n"
+     "key is not on the token: what a key-pair generation cut short (a killed\n"
+     "process) leaves, after which the label counts as taken but no key opens.\n"
+     "Complete key pairs, secret keys, certificates and other objects stay. A\n"
+     "public key whose private key has another label but the same id stays too.\n"
+     "Prints how many it removed; none found is not an error (exit code 0).",
      "  hsmc key delete old-key\n"
-     "  hsmc key delete data-v0001 --yes\n",
+     "  hsmc key delete data-v0001 --yes\n"
+     "  hsmc key delete --orphans device-key --yes\n",
      delete_opts, CLI_PIN_REQUIRED, 1, key_delete},
     {"rotate", "make the next version of a versioned key", "BASE (--purpose P | --alg A) [OPTIONS]",
      "Generates BASE-vNNNN, one above the highest version on the token, and prints\n"

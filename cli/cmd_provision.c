@@ -279,12 +279,45 @@ static const char *dev_hint(hsmc_err_t e)
     case HSMC_ERR_URI:
         return "fix the device's token_uri in the manifest (RFC 7512)";
     case HSMC_ERR_EXISTS:
-        return "objects with the key label but no private key: most likely a key generation "
-               "cut short by an interrupted run left its public key behind; delete it (e.g. "
-               "pkcs11-tool --delete-object --type pubkey --label device-key) and run again";
+        return "the device token has objects with the key label but no private key, and they "
+               "are not public keys left by an interrupted key generation (provision removes "
+               "those itself); look at them with `hsmc object list` on the device token and use "
+               "another --key-label if they belong to something else";
     default:
         return "see the detail; run provision again to retry (finished devices are skipped)";
     }
+}
+
+/*
+ * The key label is taken but no key opens: a run killed during the key-pair
+ * generation leaves the public key alone. Remove such leftovers (only
+ * public keys without their private key) and try the key once more.
+ * @return the result of the second try, or HSMC_ERR_EXISTS with its
+ *   detail kept in `detail` when nothing was left over.
+ */
+static hsmc_err_t retry_orphans(pv_run_t *x, hsmc_t *d, const pv_dev_t *dv, hsmc_key_t *key,
+                                int *created, char *detail, size_t cap)
+{
+    unsigned removed = 0;
+    hsmc_err_t e;
+
+    snprintf(detail, cap, "%s", hsmc_detail(d));
+    e = hsmc_key_remove_orphans(d, x->key_label, &removed);
+    if (e != HSMC_OK) {
+        snprintf(detail, cap, "removing the public keys left by an interrupted key generation "
+                              "failed: %s", hsmc_detail(d));
+        return e;
+    }
+    if (removed == 0)
+        return HSMC_ERR_EXISTS;
+    cli_note(x->c, "device %s: removed %u public key(s) left by an interrupted key generation",
+             dv->id, removed);
+    cli_log_msg(HSMC_LOG_WARN,
+                "provision: device %s: removed %u public key(s) left by an interrupted key "
+                "generation (label %s); generating the key again",
+                dv->id, removed, x->key_label);
+    detail[0] = '\0';
+    return hsmc_key_find_or_create(d, x->key_label, HSMC_PURPOSE_MTLS_CLIENT, key, created);
 }
 
 static int provision_one(pv_run_t *x, const pv_dev_t *dv, size_t idx)
@@ -320,6 +353,8 @@ static int provision_one(pv_run_t *x, const pv_dev_t *dv, size_t idx)
     opened = 1;
     step = "generate the device key";
     e = hsmc_key_find_or_create(&d, x->key_label, HSMC_PURPOSE_MTLS_CLIENT, &key, &created);
+    if (e == HSMC_ERR_EXISTS)
+        e = retry_orphans(x, &d, dv, &key, &created, detail, sizeof(detail));
     if (e != HSMC_OK)
         goto fail;
     have_key = 1;

@@ -1,7 +1,8 @@
 /*
  * Keys that never leave the token (key.h): generation with safe templates,
  * purpose profiles, find-or-create, versioned rotation, import, public-key
- * export as SubjectPublicKeyInfo, deletion.
+ * export as SubjectPublicKeyInfo, deletion, removal of the lone public keys
+ * an interrupted pair generation leaves.
  *
  * Units of work. Every token operation here (check the label, generate,
  * read back, destroy on failure) runs on one borrowed pool session. When
@@ -427,7 +428,8 @@ typedef struct hsmc_kop {
     uint8_t *der;           /* export */
     size_t cap;
     size_t *len;
-    unsigned done;          /* delete: objects destroyed, over all attempts */
+    unsigned done;          /* delete, orphans: objects destroyed (counted), over all attempts */
+    int count_only;         /* orphans: count them, destroy nothing */
 } hsmc_kop_t;
 
 typedef hsmc_err_t (*hsmc_kop_fn)(hsmc_kop_t *k);
@@ -583,69 +585,118 @@ static int hsmc_kop_destroy(hsmc_kop_t *k, CK_OBJECT_HANDLE o)
 }
 
 /*
- * Make sure no key object carries the label. On a retry, key objects with
- * the label and this attempt's CKA_ID are what an interrupted attempt
- * left: they are destroyed. Other objects with the label (a certificate
- * of the key, data) do not count.
+ * Call fn for each object that matches t[0..nt), HSMC_KOP_FIND handles at
+ * a time. The search stays active meanwhile, so fn may read attributes but
+ * not search; a result other than CKR_OK from fn ends the search with it.
  */
 #define HSMC_KOP_FIND 4
-HSMC_NOINLINE static hsmc_err_t hsmc_kop_label_free(hsmc_kop_t *k)
+typedef CK_RV (*hsmc_kop_each_fn)(hsmc_kop_t *k, CK_OBJECT_HANDLE o, void *user);
+
+HSMC_NOINLINE static hsmc_err_t hsmc_kop_each(hsmc_kop_t *k, CK_ATTRIBUTE *t, CK_ULONG nt,
+                                              hsmc_kop_each_fn fn, void *user)
 {
-    CK_ATTRIBUTE q, t[2];
-    CK_OBJECT_HANDLE found[HSMC_KOP_FIND], mine[HSMC_KOP_FIND];
-    CK_OBJECT_CLASS cls;
-    uint8_t id[HSMC_MAX_ID_LEN];
+    CK_OBJECT_HANDLE found[HSMC_KOP_FIND];
     CK_ULONG n = 0, i;
-    size_t nmine = 0, others = 0;
     CK_RV rv, rv2;
 
-    (void)hsmc_put(&q, 0, CKA_LABEL, k->label, k->label_len);
-    rv = k->fl->C_FindObjectsInit(k->s, &q, 1);
+    rv = k->fl->C_FindObjectsInit(k->s, t, nt);
     if (rv != CKR_OK)
         return hsmc_kop_rv(k, rv, "C_FindObjectsInit");
     do {
         rv = k->fl->C_FindObjects(k->s, found, HSMC_KOP_FIND, &n);
-        if (rv != CKR_OK)
-            break;
         if (n > HSMC_KOP_FIND)
             n = HSMC_KOP_FIND; /* a token writing past the array: do not read further */
-        for (i = 0; i < n && rv == CKR_OK; i++) {
-            (void)hsmc_put(t, 0, CKA_CLASS, &cls, sizeof cls);
-            (void)hsmc_put(t, 1, CKA_ID, id, sizeof id);
-            cls = CKO_DATA;
-            rv = k->fl->C_GetAttributeValue(k->s, found[i], t, 2);
-            if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
-                rv == CKR_BUFFER_TOO_SMALL)
-                rv = CKR_OK;
-            if (rv != CKR_OK || t[0].ulValueLen != sizeof cls ||
-                (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY && cls != CKO_SECRET_KEY))
-                continue;
-            if (k->attempt > 0 && t[1].ulValueLen == k->id_len &&
-                memcmp(id, k->id, k->id_len) == 0 && nmine < HSMC_KOP_FIND)
-                mine[nmine++] = found[i];
-            else
-                others++;
-        }
+        for (i = 0; i < n && rv == CKR_OK; i++)
+            rv = fn(k, found[i], user);
     } while (rv == CKR_OK && n > 0);
     rv2 = k->fl->C_FindObjectsFinal(k->s);
     if (rv == CKR_OK)
         rv = rv2;
     if (rv != CKR_OK)
         return hsmc_kop_rv(k, rv, "C_FindObjects");
-    if (others > 0)
+    return HSMC_OK;
+}
+
+/* How many objects a search found, and the first of them. */
+typedef struct hsmc_hits {
+    CK_OBJECT_HANDLE first;
+    size_t n;
+} hsmc_hits_t;
+
+static CK_RV hsmc_hits_cb(hsmc_kop_t *k, CK_OBJECT_HANDLE o, void *user)
+{
+    hsmc_hits_t *c = (hsmc_hits_t *)user;
+
+    (void)k;
+    if (c->n++ == 0)
+        c->first = o;
+    return CKR_OK;
+}
+
+/* The key objects labelled k->label: this attempt's own (to destroy), others. */
+typedef struct hsmc_label_use {
+    CK_OBJECT_HANDLE mine[HSMC_KOP_FIND];
+    size_t nmine, others;
+} hsmc_label_use_t;
+
+static CK_RV hsmc_label_use_cb(hsmc_kop_t *k, CK_OBJECT_HANDLE o, void *user)
+{
+    hsmc_label_use_t *u = (hsmc_label_use_t *)user;
+    CK_ATTRIBUTE t[2];
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    uint8_t id[HSMC_MAX_ID_LEN];
+    CK_RV rv;
+
+    (void)hsmc_put(t, 0, CKA_CLASS, &cls, sizeof cls);
+    (void)hsmc_put(t, 1, CKA_ID, id, sizeof id);
+    rv = k->fl->C_GetAttributeValue(k->s, o, t, 2);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
+        rv == CKR_BUFFER_TOO_SMALL)
+        rv = CKR_OK;
+    if (rv != CKR_OK || t[0].ulValueLen != sizeof cls ||
+        (cls != CKO_PRIVATE_KEY && cls != CKO_PUBLIC_KEY && cls != CKO_SECRET_KEY))
+        return rv;
+    if (k->attempt > 0 && t[1].ulValueLen == k->id_len && memcmp(id, k->id, k->id_len) == 0 &&
+        u->nmine < HSMC_KOP_FIND)
+        u->mine[u->nmine++] = o;
+    else
+        u->others++;
+    return CKR_OK;
+}
+
+/*
+ * Make sure no key object carries the label. On a retry, key objects with
+ * the label and this attempt's CKA_ID are what an interrupted attempt
+ * left: they are destroyed. Other objects with the label (a certificate
+ * of the key, data) do not count.
+ */
+HSMC_NOINLINE static hsmc_err_t hsmc_kop_label_free(hsmc_kop_t *k)
+{
+    CK_ATTRIBUTE q;
+    hsmc_label_use_t u;
+    hsmc_err_t err;
+    size_t i;
+    CK_RV rv;
+
+    memset(&u, 0, sizeof u);
+    (void)hsmc_put(&q, 0, CKA_LABEL, k->label, k->label_len);
+    err = hsmc_kop_each(k, &q, 1, hsmc_label_use_cb, &u);
+    if (err != HSMC_OK)
+        return err;
+    if (u.others > 0)
         return hsmc__fail(k->h, HSMC_ERR_EXISTS, CKR_OK,
                           "a key labelled '%s' already exists on the token (%u key objects); "
                           "choose another label or delete it",
-                          k->label, (unsigned)others);
-    for (i = 0; i < nmine; i++) {
-        rv = k->fl->C_DestroyObject(k->s, mine[i]);
+                          k->label, (unsigned)u.others);
+    for (i = 0; i < u.nmine; i++) {
+        rv = k->fl->C_DestroyObject(k->s, u.mine[i]);
         if (rv != CKR_OK && rv != CKR_OBJECT_HANDLE_INVALID)
             return hsmc_kop_rv(k, rv, "C_DestroyObject");
     }
-    if (nmine > 0)
+    if (u.nmine > 0)
         HSMC_LOG(k->h, HSMC_LOG_WARN,
                  "removed %u objects of '%s' left by an interrupted attempt; making it again",
-                 (unsigned)nmine, k->label);
+                 (unsigned)u.nmine, k->label);
     return HSMC_OK;
 }
 
@@ -1059,9 +1110,9 @@ HSMC_NOINLINE static hsmc_err_t hsmc_kop_locate(hsmc_kop_t *k, const hsmc_obj_t 
                                                 int always, CK_OBJECT_HANDLE *out)
 {
     CK_ATTRIBUTE t[3];
-    CK_OBJECT_HANDLE found[2];
-    CK_ULONG n = 0, nt = 0;
-    CK_RV rv, rv2;
+    CK_ULONG nt = 0;
+    hsmc_hits_t hits;
+    hsmc_err_t err;
 
     if (!always && obj->generation == k->h->generation) {
         *out = obj->handle;
@@ -1072,22 +1123,17 @@ HSMC_NOINLINE static hsmc_err_t hsmc_kop_locate(hsmc_kop_t *k, const hsmc_obj_t 
     if (obj->id_len > 0)
         nt = hsmc_put(t, nt, CKA_ID, obj->id, obj->id_len);
     nt = hsmc_put(t, nt, CKA_CLASS, &obj->cls, sizeof obj->cls);
-    rv = k->fl->C_FindObjectsInit(k->s, t, nt);
-    if (rv != CKR_OK)
-        return hsmc_kop_rv(k, rv, "C_FindObjectsInit");
-    rv = k->fl->C_FindObjects(k->s, found, 2, &n);
-    rv2 = k->fl->C_FindObjectsFinal(k->s);
-    if (rv == CKR_OK)
-        rv = rv2;
-    if (rv != CKR_OK)
-        return hsmc_kop_rv(k, rv, "C_FindObjects");
-    if (n == 0)
+    memset(&hits, 0, sizeof hits);
+    err = hsmc_kop_each(k, t, nt, hsmc_hits_cb, &hits);
+    if (err != HSMC_OK)
+        return err;
+    if (hits.n == 0)
         return HSMC_ERR_OBJECT_NOT_FOUND;
-    if (n > 1)
+    if (hits.n > 1)
         return hsmc__fail(k->h, HSMC_ERR_OBJECT_AMBIGUOUS, CKR_OK,
                           "several %s objects match '%s' and its id; refusing to pick one",
                           hsmc_class_name(obj->cls), obj->label);
-    *out = found[0];
+    *out = hits.first;
     return HSMC_OK;
 }
 
@@ -1264,6 +1310,26 @@ static hsmc_err_t hsmc_check_purpose_use(hsmc_t *h, const hsmc_key_t *key,
                       hsmc_use_names[hsmc_low_bit(missing)], hsmc_purpose_name(purpose));
 }
 
+static hsmc_err_t hsmc_orphans(hsmc_t *h, const char *label, int count_only, unsigned *n);
+
+/*
+ * Key objects labelled `label` block a new key, yet none is a private or
+ * secret key. Lone public keys (a pair generation cut short) are the usual
+ * reason; removing them is the caller's decision, so only name the remedy.
+ */
+static hsmc_err_t hsmc_foc_exists(hsmc_t *h, const char *label)
+{
+    unsigned n = 0;
+
+    if (hsmc_orphans(h, label, 1, &n) == HSMC_OK && n > 0)
+        return hsmc__fail(h, HSMC_ERR_EXISTS, CKR_OK,
+                          "'%.40s' has %u public key(s) and no private key; run hsmc key delete "
+                          "--orphans LABEL (or hsmc_key_remove_orphans)",
+                          label, n);
+    return hsmc__fail(h, HSMC_ERR_EXISTS, CKR_OK,
+                      "objects labelled '%s' exist but none is a private or secret key", label);
+}
+
 hsmc_err_t hsmc_key_find_or_create(hsmc_t *h, const char *label, hsmc_purpose_t purpose,
                                    hsmc_key_t *out, int *created)
 {
@@ -1291,9 +1357,7 @@ hsmc_err_t hsmc_key_find_or_create(hsmc_t *h, const char *label, hsmc_purpose_t 
         /* Made by someone else in between. */
         err = hsmc_key_open(h, label, out);
         if (err == HSMC_ERR_OBJECT_NOT_FOUND)
-            err = hsmc__fail(h, HSMC_ERR_EXISTS, CKR_OK,
-                             "objects labelled '%s' exist but none is a private or secret key",
-                             label);
+            err = hsmc_foc_exists(h, label);
     }
     if (err == HSMC_OK)
         err = hsmc_check_purpose_use(h, out, &spec, purpose);
@@ -1358,6 +1422,157 @@ hsmc_err_t hsmc_key_delete(hsmc_t *h, hsmc_key_t *key)
     HSMC_LOG(h, HSMC_LOG_INFO, "deleted key '%s' (%u objects)", key->priv.label, k.done);
     memset(key, 0, sizeof *key);
     return HSMC_OK;
+}
+
+/* ---- Lone public keys ------------------------------------------------------ */
+
+/* The lowest handles above `after` among the public keys a search finds. */
+typedef struct hsmc_orph {
+    CK_OBJECT_HANDLE after;
+    CK_OBJECT_HANDLE next[HSMC_KOP_FIND]; /* ascending */
+    size_t n;
+} hsmc_orph_t;
+
+/* Searches return objects in no fixed order; walking them by handle value
+ * lets a fixed array cover any number, and the walk ends. */
+static CK_RV hsmc_orph_pick(hsmc_kop_t *k, CK_OBJECT_HANDLE o, void *user)
+{
+    hsmc_orph_t *w = (hsmc_orph_t *)user;
+    size_t at;
+
+    (void)k;
+    if (o <= w->after || (w->n == HSMC_KOP_FIND && o >= w->next[w->n - 1]))
+        return CKR_OK;
+    if (w->n < HSMC_KOP_FIND)
+        w->n++;
+    for (at = w->n - 1; at > 0 && w->next[at - 1] > o; at--)
+        w->next[at] = w->next[at - 1];
+    w->next[at] = o;
+    return CKR_OK;
+}
+
+/*
+ * *lone = 1 when public key `pub` has no private key on the token: none
+ * with its CKA_ID (under any label, as hsmc_key_open pairs them) or, when
+ * that id is empty, none with the empty id and the label. When in doubt
+ * (the key went meanwhile, an id longer than HSMC_MAX_ID_LEN) it is 0.
+ */
+HSMC_NOINLINE static hsmc_err_t hsmc_orph_lone(hsmc_kop_t *k, CK_OBJECT_HANDLE pub, int *lone)
+{
+    CK_ATTRIBUTE t[3];
+    uint8_t id[HSMC_MAX_ID_LEN];
+    CK_ULONG id_len, nt;
+    hsmc_hits_t hits;
+    hsmc_err_t err;
+    CK_RV rv;
+
+    *lone = 0;
+    (void)hsmc_put(t, 0, CKA_ID, id, sizeof id);
+    rv = k->fl->C_GetAttributeValue(k->s, pub, t, 1);
+    if (rv == CKR_OBJECT_HANDLE_INVALID || rv == CKR_BUFFER_TOO_SMALL ||
+        rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE)
+        return HSMC_OK;
+    if (rv != CKR_OK)
+        return hsmc_kop_rv(k, rv, "C_GetAttributeValue");
+    id_len = t[0].ulValueLen;
+    nt = hsmc_put(t, 0, CKA_CLASS, &hsmc_kind_cls[HSMC_K_PRIVATE], sizeof(CK_OBJECT_CLASS));
+    nt = hsmc_put(t, nt, CKA_ID, id, id_len);
+    if (id_len == 0)
+        nt = hsmc_put(t, nt, CKA_LABEL, k->label, k->label_len);
+    memset(&hits, 0, sizeof hits);
+    err = hsmc_kop_each(k, t, nt, hsmc_hits_cb, &hits);
+    *lone = err == HSMC_OK && hits.n == 0;
+    return err;
+}
+
+/* Without a login the private keys are invisible and every public key
+ * would look alone. */
+HSMC_NOINLINE static hsmc_err_t hsmc_orph_login(hsmc_kop_t *k)
+{
+    CK_SESSION_INFO si;
+    CK_RV rv = k->fl->C_GetSessionInfo(k->s, &si);
+
+    if (rv != CKR_OK)
+        return hsmc_kop_rv(k, rv, "C_GetSessionInfo");
+    if (si.state != CKS_RO_USER_FUNCTIONS && si.state != CKS_RW_USER_FUNCTIONS)
+        return hsmc__fail(k->h, HSMC_ERR_NOT_LOGGED_IN, CKR_OK,
+                          "private keys are invisible without the user login, so hsmc cannot "
+                          "tell which public keys of '%s' are alone; give a PIN source",
+                          k->label);
+    return HSMC_OK;
+}
+
+static hsmc_err_t hsmc_unit_orphans(hsmc_kop_t *k)
+{
+    CK_ATTRIBUTE t[2];
+    hsmc_orph_t w;
+    hsmc_err_t err;
+    size_t i;
+    int lone;
+    CK_RV rv;
+
+    if (k->count_only)
+        k->done = 0; /* a destroyed key stays destroyed; a count starts again */
+    err = hsmc_orph_login(k);
+    (void)hsmc_put(t, 0, CKA_LABEL, k->label, k->label_len);
+    (void)hsmc_put(t, 1, CKA_CLASS, &hsmc_kind_cls[HSMC_K_PUBLIC], sizeof(CK_OBJECT_CLASS));
+    memset(&w, 0, sizeof w); /* after = CK_INVALID_HANDLE, below every handle */
+    while (err == HSMC_OK) {
+        w.n = 0;
+        err = hsmc_kop_each(k, t, 2, hsmc_orph_pick, &w);
+        for (i = 0; i < w.n && err == HSMC_OK; i++) {
+            err = hsmc_orph_lone(k, w.next[i], &lone);
+            if (err != HSMC_OK || !lone)
+                continue;
+            rv = k->count_only ? CKR_OK : k->fl->C_DestroyObject(k->s, w.next[i]);
+            if (rv == CKR_OK)
+                k->done++;
+            else if (rv != CKR_OBJECT_HANDLE_INVALID)
+                err = hsmc_kop_rv(k, rv, "C_DestroyObject");
+        }
+        if (w.n < HSMC_KOP_FIND)
+            break;
+        w.after = w.next[w.n - 1];
+    }
+    return err;
+}
+
+/* Count (count_only) or destroy the lone public keys labelled `label`. */
+static hsmc_err_t hsmc_orphans(hsmc_t *h, const char *label, int count_only, unsigned *n)
+{
+    hsmc_kop_t k;
+    hsmc_err_t err;
+
+    memset(&k, 0, sizeof k);
+    k.h = h;
+    k.count_only = count_only;
+    err = hsmc_check_label(h, label, &k.label_len);
+    if (err == HSMC_OK) {
+        k.label = label;
+        err = hsmc_kop_run(&k, hsmc_unit_orphans);
+    }
+    *n = k.done;
+    return err;
+}
+
+hsmc_err_t hsmc_key_remove_orphans(hsmc_t *h, const char *label, unsigned *removed)
+{
+    unsigned n = 0;
+    hsmc_err_t err;
+
+    if (removed != NULL)
+        *removed = 0;
+    if (h == NULL)
+        return HSMC_ERR_ARG;
+    err = hsmc_orphans(h, label, 0, &n);
+    if (removed != NULL)
+        *removed = n;
+    if (n > 0)
+        HSMC_LOG(h, err == HSMC_OK ? HSMC_LOG_INFO : HSMC_LOG_WARN,
+                 "removed %u public key(s) labelled '%s' that had no private key (left by an "
+                 "interrupted key generation)%s",
+                 n, label, err == HSMC_OK ? "" : " before the error");
+    return err;
 }
 
 /* ---- Public key export ----------------------------------------------------- */

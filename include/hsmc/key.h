@@ -110,6 +110,26 @@ hsmc_err_t hsmc_key_find_or_create(hsmc_t *h, const char *label, hsmc_purpose_t 
 hsmc_err_t hsmc_key_delete(hsmc_t *h, hsmc_key_t *key);
 
 /**
+ * Destroy the public keys labelled `label` that have no private key on the
+ * token: what a key-pair generation cut short (a killed process, a token
+ * pulled) can leave, and why hsmc_key_open() then finds nothing while
+ * hsmc_key_generate() and hsmc_key_find_or_create() report
+ * HSMC_ERR_EXISTS. A public key stays when a private key with its CKA_ID
+ * exists (under any label, as hsmc_key_open() pairs them; for an empty
+ * CKA_ID, one with the same label). Private and secret keys, certificates
+ * and other objects are never touched. A public key stored on purpose
+ * without its private key (a peer's verification key) under `label` is
+ * removed too: name the label of the interrupted key. Needs the user
+ * login (private keys are invisible without it).
+ * @param removed optional: how many were destroyed, also when an error
+ *   stopped the call part-way.
+ * @return HSMC_OK (none found is HSMC_OK with *removed = 0); HSMC_ERR_ARG
+ *   (label NULL, empty or longer than HSMC_MAX_LABEL_LEN);
+ *   HSMC_ERR_NOT_LOGGED_IN; session and token errors.
+ */
+hsmc_err_t hsmc_key_remove_orphans(hsmc_t *h, const char *label, unsigned *removed);
+
+/**
  * Import a software key as sensitive, non-extractable token objects.
  * `data` is raw bytes for AES, or a DER private key (PKCS#8, SEC1 or
  * PKCS#1) for EC/RSA. CKA_LOCAL is FALSE on imported keys by definition.

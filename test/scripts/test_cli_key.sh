@@ -315,11 +315,42 @@ on_tty y "$HSMC" key delete dk --token test --pin-file "$dir/pin"
 if [ "$rc" = 0 ] && ! K show dk >/dev/null 2>&1; then
   ok "delete on a terminal: 'y' deletes"; else bad "delete on a terminal, 'y': exit $rc, $(head -3 "$dir/tty")"; fi
 
+# ---- delete --orphans: public keys a cut-short pair generation left alone ----------------------
+run K delete --orphans nosuch --yes
+check "delete --orphans: none found, exit 0" 0 "^none found: no public key labelled 'nosuch' lacks its private key$"
+run K delete --orphans nosuch
+check "delete --orphans without --yes, no terminal: exit 2" 2 '' 'stdin is not a terminal'
+# a pair made by pkcs11-tool whose private half is then deleted, as a killed generation leaves it
+$P11 --login --pin 1234 --keypairgen --key-type EC:prime256v1 --label lone --id 0badc0de >/dev/null 2>&1
+$P11 --login --pin 1234 --delete-object --type privkey --label lone >/dev/null 2>&1
+p11_objects
+if p11_has "Public Key" lone && ! p11_has "Private Key" lone; then ok "setup: a lone public key 'lone'"; else bad "setup: lone public key"; fi
+run K gen --label lone --purpose signing
+check "gen on a label held by a lone public key: exit 10" 10 '' 'already exists'
+run K delete --orphans lone --yes
+check "delete --orphans: one removed" 0 "^removed 1 public key\(s\) labelled 'lone' that had no private key$"
+p11_objects
+if grep -q 'label: *lone$' "$dir/p11"; then bad "delete --orphans: pkcs11-tool still lists an object 'lone'"; else ok "delete --orphans: pkcs11-tool lists nothing labelled 'lone'"; fi
+run K gen --label lone --purpose signing
+check "gen after delete --orphans" 0 "^generated p256 key 'lone'"
+# a complete pair is untouched
+run K delete --orphans lone -y
+check "delete --orphans on a complete pair: none found" 0 '^none found:'
+run K show lone
+check "delete --orphans: the pair stays" 0 "^  public key: +'lone', usage verify$"
+on_tty n "$HSMC" key delete --orphans lone --token test --pin-file "$dir/pin"
+if [ "$rc" = 1 ] && grep -q "Delete the public keys labelled 'lone' that have no private key" "$dir/tty"; then
+  ok "delete --orphans on a terminal: asks first"; else bad "delete --orphans on a terminal: exit $rc, $(head -3 "$dir/tty")"; fi
+
 # ---- help --------------------------------------------------------------------------------------------------
 for verb in gen list show delete rotate plan import export-pub; do
   run "$HSMC" key "$verb" --help
   check "key $verb --help" 0 "^Usage: hsmc key $verb"
 done
+run "$HSMC" key delete --help
+check "key delete --help: --orphans" 0 '^  +--orphans +only public keys of LABEL whose private key is gone$'
+check "key delete --help: --orphans example" 0 'hsmc key delete --orphans device-key --yes'
+
 run "$HSMC" key --help
 check "key --help" 0 '^Usage: hsmc key COMMAND'
 run "$HSMC" --help

@@ -5,7 +5,8 @@
 # trail with `hsmc audit verify` and test/tools/audit_check.py; re-run skips
 # everything; an interrupted run is finished by a re-run without a second
 # certificate for any key; a wrong device PIN fails that device only; a
-# tampered trail is named by record. Prints the throughput.
+# tampered trail is named by record; a lone public key that a cut-short key
+# generation left is removed by provision itself. Prints the throughput.
 # hsmc sees at most HSMC_MAX_SLOTS (16) slots per module, so the devices come
 # in trays of 12, as on a line: each tray is a SoftHSM2 directory holding its
 # device tokens and a copy of the station token; all trays append to one trail.
@@ -130,6 +131,14 @@ cert_count() { # certificate objects on device token $1
     grep -c "^Certificate Object" || true
 }
 records() { awk '/records:/ {print $2}' "$dir/out"; }
+# trail_ends NAME RECORDS LAST PATTERN: the trail verifies, holds RECORDS
+# records, and one of its LAST last records (audit_check.py show) matches PATTERN.
+trail_ends() {
+  run "$HSMC" audit verify "$dir/audit.log" --pubkey "$dir/audit.spki"
+  if [ $rc -eq 0 ] && [ "$(records)" -eq "$2" ] &&
+     "$PY" "$CHECK" show "$dir/audit.log" | tail -"$3" | grep -q -- "$4"; then ok "$1"
+  else bad "$1 (rc=$rc, records $(records), want $2)"; fi
+}
 
 # ---- an interrupted run (tray 0, killed after a few records) -------------------------
 set +e
@@ -157,22 +166,21 @@ all_trays
 t1=$(date +%s.%N)
 # Known: SIGKILL can hit SoftHSM2 while it writes the in-flight device's
 # token files: C_GenerateKeyPair cut short leaves the public key only
-# (provision then refuses that device, its hint names the cleanup), or the
-# token's object store is left unreadable (the token disappears). Only the
-# device in flight at the kill may be hit; it is repaired as an operator
-# would (delete the orphan / re-initialise the token) and its tray re-run.
+# (provision removes it itself and says so; see the dev-orphan case below),
+# or the token's object store is left unreadable (the token disappears).
+# Only the device in flight at the kill may be hit; an unreadable token is
+# re-initialised as an operator would, and its tray re-run.
 inflight=$(printf 'dev-%02d' $((k + 1)))
+if grep -q "device $inflight: removed 1 public key(s) left by an interrupted key generation" "$dir/err.all"; then
+  echo "# the kill left a lone public key on $inflight; provision removed it and went on"
+fi
 # Records the trail must hold: one per device, plus one failure record when
 # the in-flight device failed in the finishing run (failures are audited too).
 base=$N
 failed_dev=$(sed -n 's/^hsmc: device \(dev-[0-9]*\) (line [0-9]*): cannot .*/\1/p' "$dir/err.all" | sort -u)
 if [ $sum_fail -eq 1 ] && [ "$failed_dev" = "$inflight" ]; then
   use_tray $(( (10#${inflight#dev-} - 1) / TRAY ))
-  if grep -q "$inflight.*HSMC_ERR_EXISTS" "$dir/err.all" && grep -q "pkcs11-tool --delete-object" "$dir/err.all"; then
-    echo "# known failure mode: the kill left a public key without private key on $inflight; deleted as the hint says"
-    pkcs11-tool --module "$MODULE" --token-label "$inflight" --login --pin 1234 --delete-object \
-      --type pubkey --label device-key >/dev/null 2>&1
-  elif grep -q "$inflight.*HSMC_ERR_TOKEN_NOT_FOUND" "$dir/err.all"; then
+  if grep -q "$inflight.*HSMC_ERR_TOKEN_NOT_FOUND" "$dir/err.all"; then
     echo "# known failure mode: the kill left SoftHSM2's token $inflight unreadable; re-initialised"
     softhsm2-util --init-token --free --label "$inflight" --pin 1234 --so-pin 12345678 >/dev/null
   fi
@@ -230,11 +238,7 @@ if [ $rc -ne 0 ] && grep -q "device dev-bad (line 2): cannot open the device tok
    grep -q "pin-source in the manifest" "$dir/err" && grep -q "provisioned 1, skipped 0, failed 1" "$dir/out"; then
   ok "wrong device PIN: that device fails with a clear message, the other succeeds, exit $rc"
 else bad "wrong PIN device (rc=$rc)"; fi
-run "$HSMC" audit verify "$dir/audit.log" --pubkey "$dir/audit.spki"
-if [ $rc -eq 0 ] && [ "$(records)" -eq $((base + 2)) ] &&
-   "$PY" "$CHECK" show "$dir/audit.log" | tail -2 | grep -q "dev-bad"; then
-  ok "the failure is in the trail too ($((base + 2)) records)"
-else bad "failure record (rc=$rc)"; fi
+trail_ends "the failure is in the trail too ($((base + 2)) records)" $((base + 2)) 2 "dev-bad"
 
 # ---- a certificate stored but never recorded (a run killed between the two) -------------
 use_tray 1
@@ -270,6 +274,40 @@ missing=$(sort "$dir/fps.dev" | comm -23 - <(sort "$dir/fps.trail") | wc -l)
 dupl=$(sort "$dir/fps.trail" | uniq -d | wc -l)
 if [ "$missing" -eq 0 ] && [ "$dupl" -eq 0 ]; then ok "every device certificate is in the trail exactly once"
 else bad "trail fingerprints: $missing missing, $dupl repeated"; fi
+
+# ---- a lone public key with the device key label (a key generation cut short) -------------
+# What a kill during C_GenerateKeyPair leaves, made by hand: pkcs11-tool
+# generates a pair labelled device-key, then deletes its private half.
+# Provision removes the leftover itself, says so, and provisions the device.
+use_tray $((ntray - 1))
+softhsm2-util --init-token --free --label dev-orphan --pin 1234 --so-pin 12345678 >/dev/null
+OP=(pkcs11-tool --module "$MODULE" --token-label dev-orphan --login --pin 1234)
+"${OP[@]}" --keypairgen --key-type EC:prime256v1 --label device-key --id 0badc0de >/dev/null 2>&1
+"${OP[@]}" --delete-object --type privkey --label device-key >/dev/null 2>&1
+"${OP[@]}" --list-objects > "$dir/orphan.objs" 2>/dev/null || true
+if grep -q "^Public Key Object" "$dir/orphan.objs" && ! grep -q "^Private Key Object" "$dir/orphan.objs"; then
+  ok "setup: dev-orphan holds a lone public key labelled device-key"
+else bad "setup: no lone public key on dev-orphan"; fi
+{ echo "device_id,token_uri"
+  echo "dev-orphan,pkcs11:token=dev-orphan?module-path=$MODULE&pin-source=file:$dir/pin"; } > "$dir/orphan.csv"
+run "$HSMC" --token station --pin-file "$dir/pin" provision --manifest "$dir/orphan.csv" --ca-key line-ca \
+  --ca-cert "$dir/chain.pem" --audit-key audit --audit-file "$dir/audit.log" --subject-template "CN={id},O=hsmc test"
+if [ $rc -eq 0 ] && grep -q "provisioned 1, skipped 0, failed 0" "$dir/out" &&
+   grep -q "device dev-orphan: removed 1 public key(s) left by an interrupted key generation" "$dir/err"; then
+  ok "lone public key on a device: removed (and said so), the device provisioned"
+else bad "device with a lone public key (rc=$rc)"; fi
+"${OP[@]}" --list-objects > "$dir/orphan.objs" 2>/dev/null || true
+if ! grep -q "0badc0de" "$dir/orphan.objs" && [ "$(grep -c "^Private Key Object" "$dir/orphan.objs")" -eq 1 ] &&
+   [ "$(grep -c "^Public Key Object" "$dir/orphan.objs")" -eq 1 ] && [ "$(grep -c "^Certificate Object" "$dir/orphan.objs")" -eq 1 ]; then
+  ok "dev-orphan: the leftover is gone; one new key pair and its certificate"
+else bad "dev-orphan objects: $(grep -c Object "$dir/orphan.objs") objects"; fi
+"$HSMC" --token dev-orphan --pin-file "$dir/pin" cert show --key device-key --format pem \
+  --out "$dir/certs/dev-orphan.pem" >/dev/null 2>&1 || true
+if openssl verify -CAfile "$dir/root.pem" -untrusted "$dir/int.pem" "$dir/certs/dev-orphan.pem" >/dev/null 2>&1; then
+  ok "openssl verify: the dev-orphan certificate"
+else bad "openssl verify of dev-orphan's certificate"; fi
+trail_ends "dev-orphan: one provision record, result 0 ($((base + 4)) records)" $((base + 4)) 1 \
+  " provision 0 dev-orphan device-key$"
 
 # ---- tampering ---------------------------------------------------------------------
 cp "$dir/audit.log" "$dir/tampered.log"
