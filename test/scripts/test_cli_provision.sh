@@ -7,9 +7,9 @@
 # certificate for any key; a wrong device PIN fails that device only; a
 # tampered trail is named by record; a lone public key that a cut-short key
 # generation left is removed by provision itself. Prints the throughput.
-# hsmc sees at most HSMC_MAX_SLOTS (16) slots per module, so the devices come
-# in trays of 12, as on a line: each tray is a SoftHSM2 directory holding its
-# device tokens and a copy of the station token; all trays append to one trail.
+# The station and the trays of device tokens (12 a tray: hsmc sees at most
+# HSMC_MAX_SLOTS slots per module) come from provision_lib.sh, which
+# test/bench/provision_bench.sh shares.
 #   HSMC_CLI             the hsmc binary (set by ctest)
 #   HSMC_TEST_MODULE     SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
 set -euo pipefail
@@ -29,20 +29,10 @@ if [ ! -x "$HSMC" ]; then
 fi
 dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-cli-prov.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
-mkdir -p "$dir/tokens" "$dir/certs"
-cat > "$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-CONF
-export SOFTHSM2_CONF="$dir/softhsm2.conf"
-unset HSMC_TOKEN HSMC_PIN HSMC_PIN_FILE HSMC_ROLE HSMC_ALLOW_ROOT_CA HSMC_LOG_FILE HSMC_LOG_LEVEL
-export HSMC_MODULE="$MODULE"
-: > "$dir/empty"
-printf '1234\n' > "$dir/pin"
-printf '9999\n' > "$dir/wrongpin"
-chmod 600 "$dir/pin" "$dir/wrongpin"
+mkdir -p "$dir/certs"
+# shellcheck source=provision_lib.sh
+. "$here/provision_lib.sh"
+prov_env
 
 pass=0
 fail=0
@@ -53,69 +43,16 @@ bad() {
   if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
   if [ -s "$dir/out" ]; then sed 's/^/       out: /' "$dir/out" | head -10; fi
 }
-run() {
-  set +e
-  "$@" > "$dir/out" 2> "$dir/err" < "$dir/empty"
-  rc=$?
-  set -e
-}
-
 # ---- the station ------------------------------------------------------------------
-softhsm2-util --init-token --free --label station --pin 1234 --so-pin 12345678 >/dev/null
-S="$HSMC --token station --pin-file $dir/pin"
-env HSMC_ALLOW_ROOT_CA=true $S ca init --key root --subject "CN=Line Root,O=hsmc test" \
-  --ceremony CER-PROV-1 --out "$dir/root.pem" >/dev/null 2>"$dir/err" || { bad "ca init"; exit 1; }
-$S key gen --label line-ca --purpose ca_intermediate >/dev/null
-$S csr create --key line-ca --subject "CN=Line CA,O=hsmc test" --out "$dir/int.csr" >/dev/null
-env HSMC_ALLOW_ROOT_CA=true $S cert issue --ca-key root --ca-cert "$dir/root.pem" \
-  --profile ca_intermediate --csr "$dir/int.csr" --ceremony CER-PROV-2 --out "$dir/int.pem" \
-  >/dev/null 2>"$dir/err" || { bad "intermediate"; exit 1; }
-cat "$dir/int.pem" "$dir/root.pem" > "$dir/chain.pem"
-$S key gen --label audit --purpose signing >/dev/null
-$S key export-pub audit --out "$dir/audit.spki" >/dev/null 2>&1 ||
-  $S key export-pub --label audit --out "$dir/audit.spki" >/dev/null
+prov_station || { bad "station"; exit 1; }
 ok "station: root, line CA, audit key"
 
 # ---- device tokens, in trays ---------------------------------------------------------
-TRAY=12
-ntray=$(( (N + TRAY - 1) / TRAY ))
-use_tray() { export SOFTHSM2_CONF="$dir/tray$1/softhsm2.conf"; }
 t0=$(date +%s.%N)
-for t in $(seq 0 $((ntray - 1))); do
-  mkdir -p "$dir/tray$t/tokens"
-  cp -r "$dir/tokens/." "$dir/tray$t/tokens/"
-  sed "s|$dir/tokens|$dir/tray$t/tokens|" "$dir/softhsm2.conf" > "$dir/tray$t/softhsm2.conf"
-  echo "device_id,token_uri" > "$dir/tray$t/devices.csv"
-done
-for i in $(seq -w 1 "$N"); do
-  t=$(( (10#$i - 1) / TRAY ))
-  use_tray $t
-  softhsm2-util --init-token --free --label "dev-$i" --pin 1234 --so-pin 12345678 >/dev/null
-  echo "dev-$i,pkcs11:token=dev-$i?module-path=$MODULE&pin-source=file:$dir/pin" >> "$dir/tray$t/devices.csv"
-done
+prov_trays "$N"
 t1=$(date +%s.%N)
 echo "# $N device tokens in $ntray trays, made in $(echo "$t1 - $t0" | bc) s"
 
-PROV() { # tray, extra args... (exec: in a background subshell, $! is hsmc itself)
-  local t=$1; shift
-  use_tray "$t"
-  exec "$HSMC" --token station --pin-file "$dir/pin" provision --manifest "$dir/tray$t/devices.csv" \
-    --ca-key line-ca --ca-cert "$dir/chain.pem" --audit-key audit --audit-file "$dir/audit.log" \
-    --subject-template "CN={id},O=hsmc test" "$@"
-}
-PROV_T() { bash -c "$(declare -f PROV use_tray); HSMC='$HSMC' MODULE='$MODULE' dir='$dir'; PROV $1"; }
-all_trays() { # run provision on every tray; sums in $sum_new $sum_skip $sum_fail, worst rc in $rc
-  sum_new=0; sum_skip=0; sum_fail=0; local worst=0
-  for t in $(seq 0 $((ntray - 1))); do
-    run PROV_T "$t"
-    [ $rc -gt $worst ] && worst=$rc
-    cat "$dir/err" >> "$dir/err.all"
-    sum_new=$((sum_new + $(sed -n 's/^provisioned \([0-9]*\),.*/\1/p' "$dir/out")))
-    sum_skip=$((sum_skip + $(sed -n 's/.*skipped \([0-9]*\),.*/\1/p' "$dir/out")))
-    sum_fail=$((sum_fail + $(sed -n 's/.*failed \([0-9]*\) of.*/\1/p' "$dir/out")))
-  done
-  rc=$worst
-}
 export_certs() { # → $dir/certs/dev-NN.pem, serials in $dir/serials.$1
   : > "$dir/serials.$1"
   for i in $(seq -w 1 "$N"); do
