@@ -352,6 +352,11 @@ HSMC_NOINLINE static int hsmc_slot_matches(hsmc_t *h, CK_SLOT_ID slot, CK_RV *rv
         return 0;
     if (*rv != CKR_OK)
         return -1;
+    /* "Any token" means any usable one: modules such as SoftHSM2 always
+     * show a blank token for initialisation next to the real ones. */
+    if (!(ti.flags & CKF_TOKEN_INITIALIZED) && !h->sel_label[0] && !h->sel_serial[0] &&
+        !h->sel_model[0] && !h->sel_manufacturer[0] && !h->sel_has_slot_id)
+        return 0;
     if (h->sel_label[0] && !hsmc__field_eq(ti.label, sizeof ti.label, h->sel_label))
         return 0;
     if (h->sel_serial[0] &&

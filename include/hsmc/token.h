@@ -68,7 +68,9 @@ typedef struct hsmc_pin_src {
  */
 hsmc_err_t hsmc_pin_src_parse(hsmc_pin_src_t *src, const char *spec);
 
-/** Which token to use. NULL / 0 fields match anything. */
+/** Which token to use. NULL / 0 fields match anything; with every field
+ *  empty ("any token"), tokens not yet initialised (no
+ *  CKF_TOKEN_INITIALIZED, e.g. SoftHSM2's spare slot) are left out. */
 typedef struct hsmc_token_sel {
     const char *label;        /**< CK_TOKEN_INFO label, trailing blanks ignored */
     const char *serial;       /**< serialNumber */

@@ -294,6 +294,15 @@ check "missing token: exit 4" 4 '' 'HSMC_ERR_TOKEN_NOT_FOUND'
 check "missing token: hint" 4 '' 'run `hsmc token list` to see the labels'
 run "$HSMC" token info
 check "two tokens, none chosen: exit 4" 4 '' 'HSMC_ERR_TOKEN_AMBIGUOUS'
+# One initialised token next to SoftHSM2's blank spare: "any token" takes it.
+mkdir -p "$dir/one/tokens"
+sed "s|$dir/tokens|$dir/one/tokens|" "$dir/softhsm2.conf" > "$dir/one/softhsm2.conf"
+SOFTHSM2_CONF="$dir/one/softhsm2.conf" softhsm2-util --init-token --free --label only \
+  --pin 1234 --so-pin 12345678 >/dev/null
+run env SOFTHSM2_CONF="$dir/one/softhsm2.conf" "$HSMC" token info
+check "one initialised token + a blank one, none chosen: the initialised one" 0 'only'
+run env SOFTHSM2_CONF="$dir/one/softhsm2.conf" "$HSMC" token info --token 'pkcs11:token='
+check "the blank token can still be chosen explicitly" 0
 run "$HSMC" token list --module /nonexistent
 check "--module /nonexistent: exit 3" 3 '' 'HSMC_ERR_MODULE_LOAD'
 check "--module /nonexistent: hint" 3 '' 'check --module / HSMC_MODULE'
