@@ -169,14 +169,12 @@ static int read_input(const char *path, rw_in_t *in)
 /* COSE name of a recipient algorithm, or its number in buf. */
 static const char *rcpt_alg_name(int alg, char *buf, size_t cap)
 {
-    switch (alg) {
-    case HSMC_COSE_A128KW: return "A128KW";
-    case HSMC_COSE_A192KW: return "A192KW";
-    case HSMC_COSE_A256KW: return "A256KW";
-    case HSMC_COSE_RSA_OAEP: return "RSA-OAEP";
-    case HSMC_COSE_RSA_OAEP_256: return "RSA-OAEP-256";
-    default: snprintf(buf, cap, "%d", alg); return buf;
-    }
+    const char *name = hsmc_cose_alg_name(alg);
+
+    if (name != NULL)
+        return name;
+    snprintf(buf, cap, "%d", alg);
+    return buf;
 }
 
 /* A kid for a message line: printable ASCII, else '?', at most 64 bytes. */

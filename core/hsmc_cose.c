@@ -570,6 +570,32 @@ hsmc_err_t hsmc__cose_sha_tail(hsmc_cose_t *c, hsmc_err_t err, size_t n, const h
     return err;
 }
 
+/* ---- Names ------------------------------------------------------------------- */
+
+const char *hsmc_cose_alg_name(int alg)
+{
+    static const struct {
+        int alg;
+        const char *name;
+    } names[] = {
+        {HSMC_COSE_A128GCM, "A128GCM"},   {HSMC_COSE_A192GCM, "A192GCM"},
+        {HSMC_COSE_A256GCM, "A256GCM"},   {HSMC_COSE_A128KW, "A128KW"},
+        {HSMC_COSE_A192KW, "A192KW"},     {HSMC_COSE_A256KW, "A256KW"},
+        {HSMC_COSE_RSA_OAEP, "RSA-OAEP"}, {HSMC_COSE_RSA_OAEP_256, "RSA-OAEP-256"},
+        {HSMC_COSE_ES256, "ES256"},       {HSMC_COSE_ES384, "ES384"},
+        {HSMC_COSE_ES512, "ES512"},       {HSMC_COSE_EDDSA, "EdDSA"},
+        {HSMC_COSE_PS256, "PS256"},       {HSMC_COSE_PS384, "PS384"},
+        {HSMC_COSE_PS512, "PS512"},       {HSMC_COSE_RS256, "RS256"},
+        {HSMC_COSE_RS384, "RS384"},       {HSMC_COSE_RS512, "RS512"},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (names[i].alg == alg)
+            return names[i].name;
+    return NULL;
+}
+
 /* ---- Context ----------------------------------------------------------------- */
 
 void hsmc_cose_init(hsmc_cose_t *c, hsmc_t *h)

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$jobs" --target hsmc_cli enroll_server enroll_device enroll_setup >/dev/null
+cmake --build build -j"$jobs" --target hsmc_cli enroll_server enroll_device enroll_setup at_rest >/dev/null
 hsmc=$PWD/build/cli/hsmc
 
 demo=$PWD/build/demo
@@ -44,5 +44,7 @@ echo "(exit code $?)"
 set -e
 step "Device mTLS enrollment (samples/enroll): gateway CA and device keys in two tokens"
 HSMC_ENROLL_BIN=$PWD/build/samples/enroll bash samples/enroll/run_demo.sh "$demo/enroll"
+step "Gateway at-rest encryption (samples/at_rest)"
+HSMC_AT_REST_BIN=$PWD/build/samples/at_rest bash samples/at_rest/run_demo.sh "$demo/at_rest"
 
 printf '\nDemo tokens kept in %s.\n' "$demo"

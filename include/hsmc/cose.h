@@ -240,6 +240,12 @@ hsmc_err_t hsmc_cose_encrypt0(hsmc_cose_t *c, const hsmc_key_t *key, hsmc_view_t
 hsmc_err_t hsmc_cose_decrypt0(hsmc_cose_t *c, hsmc_view_t msg, hsmc_view_t aad, unsigned flags,
                               uint8_t *out, size_t cap, size_t *out_len, hsmc_cose_info_t *info);
 
+/**
+ * Name of a COSE algorithm hsmc uses ("A256GCM", "A256KW", "RSA-OAEP",
+ * "ES256", ...), or NULL for any other number. For messages and listings.
+ */
+const char *hsmc_cose_alg_name(int alg);
+
 /* ---- COSE_Encrypt: fresh content key, wrapped for each recipient ---------- */
 
 /** One recipient of a COSE_Encrypt or stream. */
