@@ -95,7 +95,7 @@ static CK_RV hsmc_module_initialize(CK_FUNCTION_LIST_PTR fl)
 }
 
 /* Take a reference on the module at `path`; sets h->fl and h->module. */
-static hsmc_err_t hsmc_module_acquire(hsmc_t *h, const char *path)
+HSMC_NOINLINE static hsmc_err_t hsmc_module_acquire(hsmc_t *h, const char *path)
 {
     hsmc_port_module_t port;
     CK_FUNCTION_LIST_PTR fl = NULL;
@@ -389,7 +389,7 @@ static const char *hsmc_sel_text(const hsmc_t *h, char *buf, size_t cap)
 }
 
 /* Find the one slot whose token matches; sets h->slot. */
-static hsmc_err_t hsmc_select_token(hsmc_t *h)
+HSMC_NOINLINE static hsmc_err_t hsmc_select_token(hsmc_t *h)
 {
     CK_SLOT_ID slots[HSMC_MAX_SLOTS];
     size_t n = 0, i, matches = 0;
