@@ -9,23 +9,16 @@ set -euo pipefail
 dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-test.XXXXXX")
 cleanup() { rm -rf "$dir"; }
 trap cleanup EXIT
-mkdir -p "$dir/tokens"
-cat > "$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-CONF
-export SOFTHSM2_CONF="$dir/softhsm2.conf"
+# softhsm_dir, pin_file, new_token (SO PIN 12345678): shared with the test scripts.
+. "$(dirname "$0")/scripts/cli_lib.sh"
+softhsm_dir "$dir"
 export HSMC_TEST_DIR="$dir"
-export HSMC_TEST_MODULE="${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}"
+export HSMC_TEST_MODULE="$MODULE"
 export HSMC_TEST_PIN=1234
 export HSMC_TEST_SO_PIN=12345678
-printf '%s\n' "$HSMC_TEST_PIN" > "$dir/pin"
-chmod 600 "$dir/pin"
+pin_file "$dir/pin" "$HSMC_TEST_PIN"
 export HSMC_TEST_PIN_FILE="$dir/pin"
 for label in ${HSMC_TEST_TOKENS:-test test2}; do
-  softhsm2-util --init-token --free --label "$label" --pin "$HSMC_TEST_PIN" \
-    --so-pin "$HSMC_TEST_SO_PIN" >/dev/null
+  new_token "$label" "$HSMC_TEST_PIN"
 done
 "$@"

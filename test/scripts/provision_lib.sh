@@ -1,10 +1,11 @@
-# shellcheck shell=bash disable=SC2154 # $dir, $HSMC and $MODULE come from the caller
+# shellcheck shell=bash disable=SC2154 # $dir and $HSMC come from the caller
 # Set-up of a provisioning line, shared by test_cli_provision.sh and
 # test/bench/provision_bench.sh (sourced, not a test; it checks nothing).
-# The caller sets $dir (its temporary directory), $HSMC (the hsmc binary) and
-# $MODULE (the SoftHSM2 module), then calls, in this order:
+# It sources cli_lib.sh (run, ok/bad, SoftHSM2 set-up). The caller sets
+# $dir (its temporary directory) and $HSMC (the hsmc binary), then calls, in
+# this order:
 #   prov_env           SoftHSM2 config for $dir/tokens, a clean hsmc environment,
-#                      PIN files $dir/pin (1234) and $dir/wrongpin
+#                      PIN files $dir/pin (1234) and $dir/wrongpin, run's stdin
 #   prov_station       station token: root CA, line CA, audit key
 #   prov_trays N       N device tokens dev-01.. in trays of $TRAY, with manifests
 # and then PROV / PROV_T / all_trays to run `hsmc provision`.
@@ -13,31 +14,22 @@
 # device tokens and a copy of the station token; all trays append to one
 # trail, $dir/audit.log.
 
-TRAY=12
+# shellcheck source=cli_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/cli_lib.sh"
 
-# run CMD...: stdout in $dir/out, stderr in $dir/err, exit code in $rc; stdin
-# is an empty file, never a terminal.
-run() {
-  set +e
-  "$@" > "$dir/out" 2> "$dir/err" < "$dir/empty"
-  rc=$?
-  set -e
-}
+TRAY=12
 
 # prov_env: SoftHSM2 config for $dir/tokens (exported as SOFTHSM2_CONF), no
 # HSMC_* settings from the environment but HSMC_MODULE=$MODULE, PIN files
-# $dir/pin (1234) and $dir/wrongpin (9999), an empty $dir/empty for stdin.
+# $dir/pin (1234) and $dir/wrongpin (9999), run's stdin an empty regular
+# file $dir/empty.
 prov_env() {
-  mkdir -p "$dir/tokens"
-  printf '%s\n' "directories.tokendir = $dir/tokens" "objectstore.backend = file" \
-    "log.level = ERROR" "slots.removable = false" > "$dir/softhsm2.conf"
-  export SOFTHSM2_CONF="$dir/softhsm2.conf"
-  unset HSMC_TOKEN HSMC_PIN HSMC_PIN_FILE HSMC_ROLE HSMC_ALLOW_ROOT_CA HSMC_LOG_FILE HSMC_LOG_LEVEL
-  export HSMC_MODULE="$MODULE"
+  softhsm_dir "$dir"
+  clean_env
   : > "$dir/empty"
-  printf '1234\n' > "$dir/pin"
-  printf '9999\n' > "$dir/wrongpin"
-  chmod 600 "$dir/pin" "$dir/wrongpin"
+  run_stdin=$dir/empty
+  pin_file "$dir/pin"
+  pin_file "$dir/wrongpin" 9999
 }
 
 # prov_step WHAT CMD...: run CMD (stdout dropped, stderr in $dir/err); on
@@ -57,8 +49,7 @@ prov_step() {
 # Returns 1 with the failing step on stderr.
 prov_station() {
   local S=("$HSMC" --token station --pin-file "$dir/pin")
-  prov_step "station token" softhsm2-util --init-token --free --label station --pin 1234 \
-    --so-pin 12345678 &&
+  prov_step "station token" new_token station &&
   prov_step "ca init" env HSMC_ALLOW_ROOT_CA=true "${S[@]}" ca init --key root \
     --subject "CN=Line Root,O=hsmc test" --ceremony CER-PROV-1 --out "$dir/root.pem" &&
   prov_step "line CA key" "${S[@]}" key gen --label line-ca --purpose ca_intermediate &&
@@ -80,15 +71,14 @@ prov_trays() {
   local n=$1 t i
   ntray=$(( (n + TRAY - 1) / TRAY ))
   for t in $(seq 0 $((ntray - 1))); do
-    mkdir -p "$dir/tray$t/tokens"
+    softhsm_conf "$dir/tray$t"
     cp -r "$dir/tokens/." "$dir/tray$t/tokens/"
-    sed "s|$dir/tokens|$dir/tray$t/tokens|" "$dir/softhsm2.conf" > "$dir/tray$t/softhsm2.conf"
     echo "device_id,token_uri" > "$dir/tray$t/devices.csv"
   done
   for i in $(seq -w 1 "$n"); do
     t=$(( (10#$i - 1) / TRAY ))
     use_tray $t
-    softhsm2-util --init-token --free --label "dev-$i" --pin 1234 --so-pin 12345678 >/dev/null
+    new_token "dev-$i"
     echo "dev-$i,pkcs11:token=dev-$i?module-path=$MODULE&pin-source=file:$dir/pin" >> "$dir/tray$t/devices.csv"
   done
 }

@@ -6,73 +6,20 @@
 #   HSMC_TEST_MODULE     SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
 set -euo pipefail
 
-HSMC=${HSMC_CLI:-}
-if [ -z "$HSMC" ]; then
-  HSMC=${HSMC_TEST_BINARY_DIR:-build}/cli/hsmc
-fi
-MODULE=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-PY=/usr/bin/python3
-if [ ! -x "$HSMC" ]; then
-  echo "test_cli: hsmc binary not found at '$HSMC' (set HSMC_CLI)" >&2
-  exit 1
-fi
-for tool in softhsm2-util pkcs11-tool "$PY"; do
-  command -v "$tool" >/dev/null || { echo "test_cli: $tool is missing" >&2; exit 1; }
-done
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-cli.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-mkdir -p "$dir/tokens"
-cat > "$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-CONF
-export SOFTHSM2_CONF="$dir/softhsm2.conf"
-# Nothing from the caller's environment may choose for us.
-unset HSMC_MODULE HSMC_TOKEN HSMC_PIN HSMC_PIN_FILE
-export HSMC_MODULE="$MODULE"
-
-softhsm2-util --init-token --free --label test --pin 1234 --so-pin 12345678 >/dev/null
-softhsm2-util --init-token --free --label other --pin 1234 --so-pin 12345678 >/dev/null
-printf '1234\n' > "$dir/pin"
-printf '9999\n' > "$dir/badpin"
-: > "$dir/emptypin"
-chmod 600 "$dir/pin" "$dir/badpin" "$dir/emptypin"
-P11="pkcs11-tool --module $MODULE"
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -s "$dir/out" ]; then sed 's/^/       out: /' "$dir/out" | head -40; fi
-  if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
-}
-# run, on_tty, same, absent: shared by the CLI test scripts.
+# run, check, ok/bad, SoftHSM2 set-up: shared by the test scripts.
 . "$(dirname "$0")/cli_lib.sh"
-# check NAME WANT_RC [grep-pattern-for-stdout] [grep-pattern-for-stderr]
-check() {
-  local name=$1 want=$2 outpat=${3:-} errpat=${4:-}
-  if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want"; return; fi
-  if [ -n "$outpat" ] && ! grep -qE -- "$outpat" "$dir/out"; then
-    bad "$name: stdout lacks /$outpat/"; return
-  fi
-  if [ -n "$errpat" ] && ! grep -qE -- "$errpat" "$dir/err"; then
-    bad "$name: stderr lacks /$errpat/"; return
-  fi
-  ok "$name"
-}
+find_hsmc
+need_tools softhsm2-util pkcs11-tool "$PY"
+new_dir cli
+test_tokens test other
+pin_file "$dir/badpin" 9999
+: > "$dir/emptypin"
+chmod 600 "$dir/emptypin"
+P11="pkcs11-tool --module $MODULE"
+on_bad() { show_run out err; }
 # never_pin NAME: neither output names the PIN.
 never_pin() {
   if grep -qw 1234 "$dir/out" "$dir/err"; then bad "$1: the PIN appears in the output"; else ok "$1: no PIN in the output"; fi
-}
-# pycheck NAME SCRIPT: run a Python check over $dir/out (exit 0 = pass).
-pycheck() {
-  local name=$1 script=$2 msg
-  if msg=$("$PY" -c "$script" "$dir/out" 2>&1); then ok "$name"; else bad "$name: $msg"; fi
 }
 
 # ---- token list -------------------------------------------------------------------
@@ -295,10 +242,8 @@ check "missing token: hint" 4 '' 'run `hsmc token list` to see the labels'
 run "$HSMC" token info
 check "two tokens, none chosen: exit 4" 4 '' 'HSMC_ERR_TOKEN_AMBIGUOUS'
 # One initialised token next to SoftHSM2's blank spare: "any token" takes it.
-mkdir -p "$dir/one/tokens"
-sed "s|$dir/tokens|$dir/one/tokens|" "$dir/softhsm2.conf" > "$dir/one/softhsm2.conf"
-SOFTHSM2_CONF="$dir/one/softhsm2.conf" softhsm2-util --init-token --free --label only \
-  --pin 1234 --so-pin 12345678 >/dev/null
+softhsm_conf "$dir/one"
+SOFTHSM2_CONF="$dir/one/softhsm2.conf" new_token only
 run env SOFTHSM2_CONF="$dir/one/softhsm2.conf" "$HSMC" token info
 check "one initialised token + a blank one, none chosen: the initialised one" 0 'only'
 run env SOFTHSM2_CONF="$dir/one/softhsm2.conf" "$HSMC" token info --token 'pkcs11:token='
@@ -386,5 +331,4 @@ check "hsmc -h" 0 '^Usage: hsmc'
 run "$HSMC" --version
 check "hsmc --version" 0 '^hsmc [0-9]+\.[0-9]+\.[0-9]+$'
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

@@ -9,36 +9,16 @@
 #   HSMC_TEST_BINARY_DIR build directory (fallback: $HSMC_TEST_BINARY_DIR/cli/hsmc)
 set -euo pipefail
 
-HSMC=${HSMC_CLI:-}
-if [ -z "$HSMC" ]; then
-  HSMC=${HSMC_TEST_BINARY_DIR:-build}/cli/hsmc
-fi
-PY=/usr/bin/python3
+# run, ok/bad, SoftHSM2 set-up: shared by the test scripts.
+. "$(dirname "$0")/cli_lib.sh"
+find_hsmc
 here=$(cd "$(dirname "$0")" && pwd)
 CHECK="$here/../tools/audit_check.py"
-if [ ! -x "$HSMC" ]; then
-  echo "test_cli_audit: hsmc binary not found at '$HSMC' (set HSMC_CLI)" >&2
-  exit 1
-fi
-dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-cli-audit.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-unset HSMC_TOKEN HSMC_PIN HSMC_PIN_FILE
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
-  if [ -s "$dir/out" ]; then sed 's/^/       out: /' "$dir/out" | head -20; fi
-}
-run() {
-  set +e
-  "$@" > "$dir/out" 2> "$dir/err" < "$dir/empty.log"
-  rc=$?
-  set -e
-}
+new_dir cli-audit
+clean_env
+# stdin of every run: the empty trail the writer below makes.
+run_stdin=$dir/empty.log
+on_bad() { show_run err out; }
 
 # Write N records signed with a fresh software key: $1 = N, $2 = file,
 # $3 = SPKI (PEM) out. Records are deterministic except for the signature.
@@ -150,13 +130,9 @@ else bad "wrong key (rc=$rc)"; fi
 
 # 4. --key: the same key imported into a SoftHSM2 token, verified by the token
 if command -v softhsm2-util >/dev/null; then
-  mkdir -p "$dir/tokens"
-  printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$dir" \
-    > "$dir/softhsm2.conf"
-  export SOFTHSM2_CONF="$dir/softhsm2.conf"
-  export HSMC_MODULE=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-  softhsm2-util --init-token --free --label station --pin 1234 --so-pin 12345678 >/dev/null
-  printf '1234\n' > "$dir/pin"
+  softhsm_dir "$dir"
+  new_token station
+  pin_file "$dir/pin"
   run "$HSMC" --token station --pin-file "$dir/pin" key import --label audit-v0001 --alg p256 \
     --in "$dir/audit.key"
   rm -f "$dir/audit.key"
@@ -187,5 +163,4 @@ fi
 run "$HSMC" audit --help
 if [ $rc -eq 0 ] && grep -q "verify" "$dir/out"; then ok "audit --help"; else bad "audit --help"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

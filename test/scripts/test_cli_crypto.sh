@@ -8,62 +8,18 @@
 #   HSMC_TEST_MODULE     SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
 set -euo pipefail
 
-HSMC=${HSMC_CLI:-}
-if [ -z "$HSMC" ]; then
-  HSMC=${HSMC_TEST_BINARY_DIR:-build}/cli/hsmc
-fi
-MODULE=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-PY=/usr/bin/python3
+# run, check, ok/bad, SoftHSM2 set-up: shared by the test scripts.
+. "$(dirname "$0")/cli_lib.sh"
+find_hsmc
 # The independent COSE reader (docs/FORMATS.md), for what rewrap writes.
 COSE_CHECK="$(cd "$(dirname "$0")/../tools" && pwd)/cose_check.py"
-if [ ! -x "$HSMC" ]; then
-  echo "test_cli_crypto: hsmc binary not found at '$HSMC' (set HSMC_CLI)" >&2
-  exit 1
-fi
-for tool in softhsm2-util pkcs11-tool openssl "$PY"; do
-  command -v "$tool" >/dev/null || { echo "test_cli_crypto: $tool is missing" >&2; exit 1; }
-done
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-cli-crypto.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-mkdir -p "$dir/tokens"
-cat > "$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-CONF
-export SOFTHSM2_CONF="$dir/softhsm2.conf"
-unset HSMC_MODULE HSMC_TOKEN HSMC_PIN HSMC_PIN_FILE
-export HSMC_MODULE="$MODULE"
-softhsm2-util --init-token --free --label test --pin 1234 --so-pin 12345678 >/dev/null
-softhsm2-util --init-token --free --label other --pin 1234 --so-pin 12345678 >/dev/null
-printf '1234\n' > "$dir/pin"
-chmod 600 "$dir/pin"
+need_tools softhsm2-util pkcs11-tool openssl "$PY"
+new_dir cli-crypto
+test_tokens test other
 # Token "test" unless a command says --token other.
 export HSMC_TOKEN=test HSMC_PIN_FILE="$dir/pin"
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
-}
-# run, on_tty, same, absent: shared by the CLI test scripts.
-. "$(dirname "$0")/cli_lib.sh"
-check() {
-  local name=$1 want=$2 outpat=${3:-} errpat=${4:-}
-  if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want"; return; fi
-  if [ -n "$outpat" ] && ! grep -qaE -- "$outpat" "$dir/out"; then bad "$name: stdout lacks /$outpat/"; return; fi
-  if [ -n "$errpat" ] && ! grep -qE -- "$errpat" "$dir/err"; then bad "$name: stderr lacks /$errpat/"; return; fi
-  ok "$name"
-}
-pycheck() {
-  local name=$1 file=$2 script=$3 msg
-  if msg=$("$PY" -c "$script" "$file" 2>&1); then ok "$name"; else bad "$name: $msg"; fi
-}
+# stdout may be binary: only stderr is shown with a failure.
+on_bad() { show_run err; }
 # ctcheck NAME FILE WANT: the first item of FILE (an envelope, or a stream's header) has
 # content type WANT ("none": no label 3) in its protected bucket only, keys in bytewise order.
 ctcheck() {
@@ -134,7 +90,7 @@ check "raw signature given as der: exit 8 with hint" 8 '' 'was it made with --fo
 
 # Default algorithms, digest signing.
 run $H sign --key rsa --file "$dir/msg" --out "$dir/c.def"
-pycheck "COSE_Sign1 default alg for RSA is PS256, kid is the label" "$dir/c.def" "
+pycheck_file "COSE_Sign1 default alg for RSA is PS256, kid is the label" "$dir/c.def" "
 import cbor2, sys
 m = cbor2.loads(open(sys.argv[1], 'rb').read())
 assert m.tag == 18 and len(m.value) == 4, m
@@ -163,7 +119,7 @@ check "--digest-hex with EdDSA: exit 2" 2 '' 'EdDSA signs the message'
 # Detached COSE_Sign1, AAD, tampering.
 run $H sign --key p256 --file "$dir/bin" --detached --aad fw-v1 --out "$dir/det.cose"
 check "sign --detached --aad" 0
-pycheck "detached COSE_Sign1 has a nil payload" "$dir/det.cose" "
+pycheck_file "detached COSE_Sign1 has a nil payload" "$dir/det.cose" "
 import cbor2, sys
 m = cbor2.loads(open(sys.argv[1], 'rb').read())
 assert m.tag == 18 and m.value[2] is None, m
@@ -227,7 +183,7 @@ check "wrap --mech rsa-oaep with an AES KEK: exit 2" 2 '' 'does not fit'
 # ---- encrypt / decrypt: kinds ---------------------------------------------------------------------
 run $H encrypt --key dk --message 'hello, token' --out "$dir/text.cose"
 check "encrypt --message (COSE_Encrypt0)" 0
-pycheck "COSE_Encrypt0: tag 16, A256GCM, kid, 12-byte IV" "$dir/text.cose" "
+pycheck_file "COSE_Encrypt0: tag 16, A256GCM, kid, 12-byte IV" "$dir/text.cose" "
 import cbor2, sys
 m = cbor2.loads(open(sys.argv[1], 'rb').read())
 assert m.tag == 16 and len(m.value) == 3, m
@@ -371,7 +327,7 @@ run $H decrypt --in "$dir/old0.cose" --json
 check "old envelope with --json: exit 1 (no content type)" 1 '' 'content type none'
 run $H encrypt --recipient kek --recipient shared-kek --file "$dir/bin" --out "$dir/env.cose"
 check "encrypt with two recipients" 0
-pycheck "COSE_Encrypt: tag 96, two A256KW recipients with kids" "$dir/env.cose" "
+pycheck_file "COSE_Encrypt: tag 96, two A256KW recipients with kids" "$dir/env.cose" "
 import cbor2, sys
 m = cbor2.loads(open(sys.argv[1], 'rb').read())
 assert m.tag == 96 and len(m.value) == 4, m.tag
@@ -392,7 +348,7 @@ check "no key for the recipient on this token: exit 6" 6 '' "select the token th
 run $H encrypt --recipient rsa --message 'to an RSA key' --out "$dir/rsa.cose"
 run $H decrypt --in "$dir/rsa.cose"
 check "RSA-OAEP recipient round trip" 0 '^to an RSA key$'
-pycheck "RSA recipient alg is RSA-OAEP (-40)" "$dir/rsa.cose" "
+pycheck_file "RSA recipient alg is RSA-OAEP (-40)" "$dir/rsa.cose" "
 import cbor2, sys
 m = cbor2.loads(open(sys.argv[1], 'rb').read())
 assert m.value[3][0][1][1] == -40, m.value[3]
@@ -414,7 +370,7 @@ run $H encrypt --key store --message v1 --out "$dir/v1.cose"
 check "encrypt with a base label uses the latest version" 0 '' "using 'store-v0001'"
 $H key rotate store --purpose data >/dev/null 2>&1
 run $H encrypt --key store --message v2 --out "$dir/v2.cose"
-pycheck "the envelope names the exact version" "$dir/v2.cose" "
+pycheck_file "the envelope names the exact version" "$dir/v2.cose" "
 import cbor2, sys
 assert cbor2.loads(open(sys.argv[1], 'rb').read()).value[1][4] == b'store-v0002'
 "
@@ -426,7 +382,7 @@ head -c $((20 * 1024 * 1024)) /dev/urandom > "$dir/big"
 start=$(date +%s.%N)
 run $H encrypt --recipient kek --recipient rsa --file "$dir/big" --out "$dir/big.cose"
 check "encrypt a 20 MiB file" 0
-pycheck "20 MiB input became a stream (nil ciphertext, chunk size, chunks follow)" "$dir/big.cose" "
+pycheck_file "20 MiB input became a stream (nil ciphertext, chunk size, chunks follow)" "$dir/big.cose" "
 import cbor2, sys, io
 f = open(sys.argv[1], 'rb')
 d = cbor2.CBORDecoder(f)
@@ -557,7 +513,7 @@ if cmp -s <(tail -c +$((h1 + 1)) "$dir/rw.big.orig") <(tail -c +$((h2 + 1)) "$di
 else bad "the stream's chunks changed"; fi
 [ "$(stat -c %a "$dir/rw.big.cose")" = 640 ] && ok "--in-place keeps the file's mode" || bad "--in-place mode $(stat -c %a "$dir/rw.big.cose")"
 compgen -G "$dir/rw.big.cose.hsmc-*" >/dev/null && bad "--in-place left a temporary file" || ok "--in-place leaves no temporary file"
-pycheck "rewrapped message: ciphertext and headers unchanged, one recipient" "$dir/rw.small.new" "
+pycheck_file "rewrapped message: ciphertext and headers unchanged, one recipient" "$dir/rw.small.new" "
 import cbor2, sys
 a = cbor2.loads(open('$dir/rw.small.cose', 'rb').read()).value
 b = cbor2.loads(open(sys.argv[1], 'rb').read()).value
@@ -693,5 +649,4 @@ check "hsmc --help: exit code 9" 0 '^  9  decryption failed'
 run $H encrpyt
 check "typo of a top-level command: suggestion" 2 '' "did you mean 'encrypt'"
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

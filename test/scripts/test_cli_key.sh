@@ -6,62 +6,16 @@
 #   HSMC_TEST_MODULE     SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
 set -euo pipefail
 
-HSMC=${HSMC_CLI:-}
-if [ -z "$HSMC" ]; then
-  HSMC=${HSMC_TEST_BINARY_DIR:-build}/cli/hsmc
-fi
-MODULE=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-PY=/usr/bin/python3
-if [ ! -x "$HSMC" ]; then
-  echo "test_cli_key: hsmc binary not found at '$HSMC' (set HSMC_CLI)" >&2
-  exit 1
-fi
-for tool in softhsm2-util pkcs11-tool openssl "$PY"; do
-  command -v "$tool" >/dev/null || { echo "test_cli_key: $tool is missing" >&2; exit 1; }
-done
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-cli-key.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-mkdir -p "$dir/tokens"
-cat > "$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-CONF
-export SOFTHSM2_CONF="$dir/softhsm2.conf"
-unset HSMC_MODULE HSMC_TOKEN HSMC_PIN HSMC_PIN_FILE
-export HSMC_MODULE="$MODULE"
-softhsm2-util --init-token --free --label test --pin 1234 --so-pin 12345678 >/dev/null
-printf '1234\n' > "$dir/pin"
-chmod 600 "$dir/pin"
+# run, check, ok/bad, SoftHSM2 set-up: shared by the test scripts.
+. "$(dirname "$0")/cli_lib.sh"
+find_hsmc
+need_tools softhsm2-util pkcs11-tool openssl "$PY"
+new_dir cli-key
+test_tokens test
 P11="pkcs11-tool --module $MODULE --token-label test"
 # Every hsmc call below works on token "test" with the PIN from the file.
 K() { "$HSMC" key "$@" --token test --pin-file "$dir/pin"; }
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -s "$dir/out" ]; then sed 's/^/       out: /' "$dir/out" | head -30; fi
-  if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
-}
-# run, on_tty, same, absent: shared by the CLI test scripts.
-. "$(dirname "$0")/cli_lib.sh"
-# check NAME WANT_RC [stdout-pattern] [stderr-pattern]
-check() {
-  local name=$1 want=$2 outpat=${3:-} errpat=${4:-}
-  if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want"; return; fi
-  if [ -n "$outpat" ] && ! grep -qE -- "$outpat" "$dir/out"; then bad "$name: stdout lacks /$outpat/"; return; fi
-  if [ -n "$errpat" ] && ! grep -qE -- "$errpat" "$dir/err"; then bad "$name: stderr lacks /$errpat/"; return; fi
-  ok "$name"
-}
-pycheck() {
-  local name=$1 script=$2 msg
-  if msg=$("$PY" -c "$script" "$dir/out" 2>&1); then ok "$name"; else bad "$name: $msg"; fi
-}
+on_bad() { show_run out err; }
 # p11_has CLASS LABEL: pkcs11-tool -O lists an object of that class and label.
 p11_objects() { $P11 --login --pin 1234 -O 2>/dev/null > "$dir/p11" || true; }
 p11_has() {
@@ -357,5 +311,4 @@ run "$HSMC" --help
 check "hsmc --help lists key gen" 0 '^  key gen '
 check "hsmc --help: exit code 10" 0 '^ 10  a key or object with that label already exists'
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

@@ -6,48 +6,19 @@
 #   HSMC_TEST_MODULE     SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
 set -euo pipefail
 
-HSMC=${HSMC_CLI:-}
-if [ -z "$HSMC" ]; then
-  HSMC=${HSMC_TEST_BINARY_DIR:-build}/cli/hsmc
-fi
-MODULE=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-if [ ! -x "$HSMC" ]; then
-  echo "test_cli_log: hsmc binary not found at '$HSMC' (set HSMC_CLI)" >&2
-  exit 1
-fi
-dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-cli-log.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-mkdir -p "$dir/tokens"
-cat > "$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-CONF
-export SOFTHSM2_CONF="$dir/softhsm2.conf"
-unset HSMC_TOKEN HSMC_PIN HSMC_PIN_FILE HSMC_LOG_FILE HSMC_LOG_LEVEL HSMC_LOG_MAX_BYTES \
-  HSMC_LOG_BACKUP_COUNT
-export HSMC_MODULE="$MODULE"
+# run, ok/bad, SoftHSM2 set-up: shared by the test scripts.
+. "$(dirname "$0")/cli_lib.sh"
+find_hsmc
+new_dir cli-log
+softhsm_dir "$dir"
+clean_env
 PIN=73915286
-softhsm2-util --init-token --free --label logtok --pin $PIN --so-pin 12345678 >/dev/null
-printf '%s\n' $PIN > "$dir/pin"
+new_token logtok $PIN
+pin_file "$dir/pin" $PIN
 export HSMC_TOKEN=logtok HSMC_PIN_FILE="$dir/pin"
 : > "$dir/empty"
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
-}
-run() {
-  set +e
-  "$@" > "$dir/out" 2> "$dir/err" < "$dir/empty"
-  rc=$?
-  set -e
-}
+run_stdin=$dir/empty
+on_bad() { show_run err; }
 stamp='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z hsmc\[[0-9]+\] (error|warn|info|debug): '
 
 # 1. default: nothing logged; -v logs to stderr with timestamps
@@ -112,5 +83,4 @@ if [ $rc -eq 5 ]; then ok "wrong PIN: exit 5"; else bad "wrong PIN (rc=$rc)"; fi
 if ! grep -rq -e $PIN -e 11112222 "$dir"/*.log* "$dir/err"; then ok "no PIN in any log or on stderr"
 else bad "a PIN was logged"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

@@ -14,35 +14,16 @@
 #   HSMC_TEST_MODULE     SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
 set -euo pipefail
 
-HSMC=${HSMC_CLI:-}
-if [ -z "$HSMC" ]; then
-  HSMC=${HSMC_TEST_BINARY_DIR:-build}/cli/hsmc
-fi
-MODULE=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-PY=/usr/bin/python3
 here=$(cd "$(dirname "$0")" && pwd)
-CHECK="$here/../tools/audit_check.py"
-N=${HSMC_PROVISION_DEVICES:-50}
-if [ ! -x "$HSMC" ]; then
-  echo "test_cli_provision: hsmc binary not found at '$HSMC' (set HSMC_CLI)" >&2
-  exit 1
-fi
-dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-cli-prov.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-mkdir -p "$dir/certs"
 # shellcheck source=provision_lib.sh
 . "$here/provision_lib.sh"
+find_hsmc
+CHECK="$here/../tools/audit_check.py"
+N=${HSMC_PROVISION_DEVICES:-50}
+new_dir cli-prov
+mkdir -p "$dir/certs"
 prov_env
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
-  if [ -s "$dir/out" ]; then sed 's/^/       out: /' "$dir/out" | head -10; fi
-}
+on_bad() { show_run err out; }
 # ---- the station ------------------------------------------------------------------
 prov_station || { bad "station"; exit 1; }
 ok "station: root, line CA, audit key"
@@ -119,7 +100,7 @@ if [ $sum_fail -eq 1 ] && [ "$failed_dev" = "$inflight" ]; then
   use_tray $(( (10#${inflight#dev-} - 1) / TRAY ))
   if grep -q "$inflight.*HSMC_ERR_TOKEN_NOT_FOUND" "$dir/err.all"; then
     echo "# known failure mode: the kill left SoftHSM2's token $inflight unreadable; re-initialised"
-    softhsm2-util --init-token --free --label "$inflight" --pin 1234 --so-pin 12345678 >/dev/null
+    new_token "$inflight"
   fi
   base=$((N + 1))
   run PROV_T $(( (10#${inflight#dev-} - 1) / TRAY ))
@@ -163,8 +144,8 @@ else bad "trail after re-run (rc=$rc)"; fi
 
 # ---- a device with a wrong PIN ---------------------------------------------------------
 use_tray 0
-softhsm2-util --init-token --free --label dev-bad --pin 1234 --so-pin 12345678 >/dev/null
-softhsm2-util --init-token --free --label dev-new --pin 1234 --so-pin 12345678 >/dev/null
+new_token dev-bad
+new_token dev-new
 { echo "device_id,token_uri"
   echo "dev-bad,pkcs11:token=dev-bad?module-path=$MODULE&pin-source=file:$dir/wrongpin"
   echo "dev-new,pkcs11:token=dev-new?module-path=$MODULE&pin-source=file:$dir/pin"; } > "$dir/more.csv"
@@ -179,7 +160,7 @@ trail_ends "the failure is in the trail too ($((base + 2)) records)" $((base + 2
 
 # ---- a certificate stored but never recorded (a run killed between the two) -------------
 use_tray 1
-softhsm2-util --init-token --free --label dev-gap --pin 1234 --so-pin 12345678 >/dev/null
+new_token dev-gap
 { echo "device_id,token_uri"
   echo "dev-gap,pkcs11:token=dev-gap?module-path=$MODULE&pin-source=file:$dir/pin"; } > "$dir/gap.csv"
 GAP=(--token station --pin-file "$dir/pin" provision --manifest "$dir/gap.csv" --ca-key line-ca
@@ -217,7 +198,7 @@ else bad "trail fingerprints: $missing missing, $dupl repeated"; fi
 # generates a pair labelled device-key, then deletes its private half.
 # Provision removes the leftover itself, says so, and provisions the device.
 use_tray $((ntray - 1))
-softhsm2-util --init-token --free --label dev-orphan --pin 1234 --so-pin 12345678 >/dev/null
+new_token dev-orphan
 OP=(pkcs11-tool --module "$MODULE" --token-label dev-orphan --login --pin 1234)
 "${OP[@]}" --keypairgen --key-type EC:prime256v1 --label device-key --id 0badc0de >/dev/null 2>&1
 "${OP[@]}" --delete-object --type privkey --label device-key >/dev/null 2>&1
@@ -274,5 +255,4 @@ run "$HSMC" "${MORE[@]}" --audit-file "$dir/tampered.log"
 if [ $rc -eq 12 ] && grep -q "is broken at record $T" "$dir/err"; then ok "provision refuses to append to a broken trail"
 else bad "provision on a broken trail (rc=$rc)"; fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+summary

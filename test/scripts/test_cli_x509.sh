@@ -10,56 +10,16 @@
 #   HSMC_TEST_MODULE     SoftHSM2 module (default /usr/lib/softhsm/libsofthsm2.so)
 set -euo pipefail
 
-HSMC=${HSMC_CLI:-}
-if [ -z "$HSMC" ]; then
-  HSMC=${HSMC_TEST_BINARY_DIR:-build}/cli/hsmc
-fi
-MODULE=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-PY=/usr/bin/python3
-if [ ! -x "$HSMC" ]; then
-  echo "test_cli_x509: hsmc binary not found at '$HSMC' (set HSMC_CLI)" >&2
-  exit 1
-fi
-for tool in softhsm2-util pkcs11-tool openssl certtool "$PY"; do
-  command -v "$tool" >/dev/null || { echo "test_cli_x509: $tool is missing" >&2; exit 1; }
-done
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-cli-x509.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-mkdir -p "$dir/tokens"
-cat > "$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-CONF
-export SOFTHSM2_CONF="$dir/softhsm2.conf"
-unset HSMC_MODULE HSMC_TOKEN HSMC_PIN HSMC_PIN_FILE HSMC_ROLE HSMC_ALLOW_ROOT_CA
-export HSMC_MODULE="$MODULE"
-softhsm2-util --init-token --free --label ca --pin 1234 --so-pin 12345678 >/dev/null
-softhsm2-util --init-token --free --label dev --pin 1234 --so-pin 12345678 >/dev/null
-printf '1234\n' > "$dir/pin"
-chmod 600 "$dir/pin"
+# run, check, ok/bad, SoftHSM2 set-up: shared by the test scripts.
+. "$(dirname "$0")/cli_lib.sh"
+find_hsmc
+need_tools softhsm2-util pkcs11-tool openssl certtool "$PY"
+new_dir cli-x509
+test_tokens ca dev
 # Token "ca" unless a command says --token dev.
 export HSMC_TOKEN=ca HSMC_PIN_FILE="$dir/pin"
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
-}
-# run, on_tty, same, absent: shared by the CLI test scripts.
-. "$(dirname "$0")/cli_lib.sh"
-check() {
-  local name=$1 want=$2 outpat=${3:-} errpat=${4:-}
-  if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want"; return; fi
-  if [ -n "$outpat" ] && ! grep -qaE -- "$outpat" "$dir/out"; then bad "$name: stdout lacks /$outpat/"; return; fi
-  if [ -n "$errpat" ] && ! grep -qE -- "$errpat" "$dir/err"; then bad "$name: stderr lacks /$errpat/"; return; fi
-  ok "$name"
-}
+# stdout may be DER: only stderr is shown with a failure.
+on_bad() { show_run err; }
 # tool NAME CMD...: an external check that must succeed.
 tool() {
   local name=$1; shift
@@ -217,34 +177,9 @@ if openssl x509 -in "$W/certs/dev-05.pem" -noout -text | grep -q 'TLS Web Client
   ok "device certificate: clientAuth, not a CA"; else bad "device certificate: clientAuth, not a CA"; fi
 
 # the same directory on a terminal: the progress line is drawn in place
-set +e
-"$PY" - "$H" cert issue --ca-key int --ca-cert "$W/int-chain.pem" --profile mtls_client \
+tty_wait=30 on_tty "" "$H" cert issue --ca-key int --ca-cert "$W/int-chain.pem" --profile mtls_client \
   --csr "$W/csrs" --out-dir "$W/certs-tty" --allow-dns devices.example.com \
-  --allow-uri spiffe://example.org/device/ > "$dir/tty" <<'PYEOF'
-import os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execvp(sys.argv[1], sys.argv[1:])
-out, deadline = b"", time.time() + 30
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if not r:
-        continue
-    try:
-        data = os.read(fd, 4096)
-    except OSError:
-        break
-    if not data:
-        break
-    out += data
-else:
-    os.kill(pid, 9)
-_, st = os.waitpid(pid, 0)
-sys.stdout.write(out.decode("utf-8", "replace"))
-sys.exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 99)
-PYEOF
-rc=$?
-set -e
+  --allow-uri spiffe://example.org/device/
 if [ "$rc" = 11 ] && grep -qF $'\033[Khsmc: 10/10 CSRs, ' "$dir/tty" &&
    tr -d '\r' < "$dir/tty" | grep -q 'hsmc: 10/10 CSRs, [0-9.]*/s, 2 failed$' &&
    grep -q 'hsmc: 8 of 10 CSRs issued, 2 failed' "$dir/tty"; then
@@ -364,5 +299,4 @@ tool "root CRL: openssl crl -CAfile root.pem" openssl crl -in "$W/root.crl" -CAf
 run $H crl gen --ca-key int --ca-cert "$W/int-chain.pem"
 check "crl gen without --revoked: exit 2" 2 '' 'an empty file for a CRL without entries'
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

@@ -20,44 +20,18 @@ set -euo pipefail
 
 src=${HSMC_TEST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HSMC_TEST_BINARY_DIR:-$src/build}
-HSMC=${HSMC_CLI:-$build/cli/hsmc}
-MODULE=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
+# run, check, ok/bad, SoftHSM2 set-up: shared by the test scripts.
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$src/test/scripts/cli_lib.sh"
+find_hsmc
 AT_REST=$build/samples/at_rest/at_rest
 README=$src/README.md
-PY=/usr/bin/python3
 CC=${CC:-cc}
-if [ ! -x "$HSMC" ]; then
-  echo "test_readme_guides: hsmc binary not found at '$HSMC' (set HSMC_CLI)" >&2
-  exit 1
-fi
 [ -f "$README" ] || { echo "test_readme_guides: $README not found" >&2; exit 1; }
-for tool in softhsm2-util pkcs11-tool openssl "$PY" "$CC"; do
-  command -v "$tool" >/dev/null || { echo "test_readme_guides: $tool is missing" >&2; exit 1; }
-done
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-guides.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
+need_tools softhsm2-util pkcs11-tool openssl "$PY" "$CC"
+new_dir guides
 t0=$(date +%s%N)
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok   - $1"; }
-bad() {
-  fail=$((fail + 1))
-  echo "FAIL - $1"
-  if [ -s "$dir/out" ]; then sed 's/^/       out: /' "$dir/out" | head -20; fi
-  if [ -s "$dir/err" ]; then sed 's/^/       err: /' "$dir/err" | head -20; fi
-}
-# run, same: shared by the CLI test scripts.
-. "$src/test/scripts/cli_lib.sh"
-# check NAME WANT_RC [stdout-pattern] [stderr-pattern]
-check() {
-  local name=$1 want=$2 outpat=${3:-} errpat=${4:-}
-  if [ "$rc" != "$want" ]; then bad "$name: exit $rc, want $want"; return; fi
-  if [ -n "$outpat" ] && ! grep -qE -- "$outpat" "$dir/out"; then bad "$name: stdout lacks /$outpat/"; return; fi
-  if [ -n "$errpat" ] && ! grep -qE -- "$errpat" "$dir/err"; then bad "$name: stderr lacks /$errpat/"; return; fi
-  ok "$name"
-}
+on_bad() { show_run out err; }
 # miss NAME: a failure without the last command's output.
 miss() { : > "$dir/out"; : > "$dir/err"; bad "$1"; }
 die() { echo "FAIL - $*"; echo "$pass passed, $((fail + 1)) failed"; exit 1; }
@@ -150,29 +124,19 @@ extract "$README" Firmware c "$dir/firmware.c.in" || die "Firmware guide: no C s
 extract "$README" Gateway inline "$dir/gateway.inline" "${SUBS[@]}" || die "Gateway guide unreadable"
 
 # ---- tokens, PINs, inputs ------------------------------------------------------------
-mkdir -p "$dir/tokens" "$dir/gateway" "$dir/line" "$dir/fw"
-cat > "$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-slots.removable = false
-CONF
-export SOFTHSM2_CONF="$dir/softhsm2.conf"
-unset HSMC_MODULE HSMC_TOKEN HSMC_PIN HSMC_PIN_FILE HSMC_ROLE HSMC_ALLOW_ROOT_CA HSMC_LOG_FILE
-export HSMC_MODULE="$MODULE"
-umask 077
-printf '4711\n' > "$dir/hsm-pin"
-printf '2468\n' > "$dir/line-pin"
-printf '1357\n' > "$dir/dev-pin"
-umask 022
-init_token() { softhsm2-util --init-token --free --label "$1" --pin "$2" --so-pin 12345678 >/dev/null; }
-init_token gateway 4711
-init_token station 2468
+mkdir -p "$dir/gateway" "$dir/line" "$dir/fw"
+softhsm_dir "$dir"
+clean_env
+pin_file "$dir/hsm-pin" 4711
+pin_file "$dir/line-pin" 2468
+pin_file "$dir/dev-pin" 1357
+new_token gateway 4711
+new_token station 2468
 devices="dev-0001 dev-0002 dev-0003"
 {
   echo "device_id,token_uri"
   for d in $devices; do
-    init_token "$d" 1357
+    new_token "$d" 1357
     echo "$d,pkcs11:token=$d?module-path=$MODULE&pin-source=file:$dir/dev-pin"
   done
 } > "$dir/line/tray-17.csv"
@@ -468,11 +432,9 @@ PYEOF
   check "firmware: the C snippet compiles with the project's warning flags (static port, SoftHSM2 linked in)" 0
   if [ "$rc" = 0 ]; then
     # A device: one token, PIN in its "secure storage".
-    mkdir -p "$dir/fw/tokens"
-    sed "s#$dir/tokens#$dir/fw/tokens#" "$dir/softhsm2.conf" > "$dir/fw/softhsm2.conf"
-    SOFTHSM2_CONF="$dir/fw/softhsm2.conf" softhsm2-util --init-token --free --label device \
-      --pin 8642 --so-pin 12345678 >/dev/null
-    printf '8642\n' > "$dir/fw/pin"
+    softhsm_conf "$dir/fw"
+    SOFTHSM2_CONF="$dir/fw/softhsm2.conf" new_token device 8642
+    pin_file "$dir/fw/pin" 8642
     head -c 40000 /dev/urandom > "$dir/fw/fw.bin"
     for pass_no in 1 2; do   # 2nd run: the key exists, find_or_create finds it
       run env SOFTHSM2_CONF="$dir/fw/softhsm2.conf" GUIDE_PIN_FILE="$dir/fw/pin" \
@@ -505,5 +467,4 @@ open(sys.argv[2], "wb").write(b"\x30" + bytes([len(s)]) + s)' "$dir/fw/fw.sig$pa
 fi
 
 echo "# $(( ($(date +%s%N) - t0) / 1000000 )) ms"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

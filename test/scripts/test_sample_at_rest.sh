@@ -17,16 +17,17 @@ set -euo pipefail
 src=${HSMC_TEST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 build=${HSMC_TEST_BINARY_DIR:-$src/build}
 bin=$build/samples/at_rest/at_rest
-hsmc=${HSMC_CLI:-$build/cli/hsmc}
-module=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
-PY=/usr/bin/python3
 check_py=$src/test/tools/at_rest_check.py
 if [ ! -x "$bin" ]; then
   echo "skip: samples not built ($bin; HSMC_BUILD_SAMPLES=OFF?)"
   echo "0 passed, 0 failed"
   exit 0
 fi
-[ -x "$hsmc" ] || { echo "FAIL: the hsmc CLI is needed to import the known KEKs ($hsmc)"; exit 1; }
+# run, check_cmd, ok/bad, SoftHSM2 set-up: shared by the test scripts.
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$src/test/scripts/cli_lib.sh"
+# The hsmc CLI imports the known KEKs.
+find_hsmc
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/hsmc-at-rest-test.XXXXXX")
 bg_pid=
@@ -37,13 +38,6 @@ cleanup() {
 trap cleanup EXIT
 t_start=$(date +%s%N)
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok:   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
-check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
-has() { grep -qF -- "$2" "$1"; }
-. "$src/test/scripts/cli_lib.sh"
 # expect NAME CODE TEXT CMD...: exit code CODE and TEXT on stderr or stdout.
 expect() {
   local name=$1 code=$2 text=$3; shift 3
@@ -71,17 +65,8 @@ slice() {
 }
 
 # ---- tokens ------------------------------------------------------------------------
-mkdir -p "$dir/tokens"
-cat > "$dir/softhsm2.conf" <<CONF
-directories.tokendir = $dir/tokens
-objectstore.backend = file
-log.level = ERROR
-CONF
-export SOFTHSM2_CONF=$dir/softhsm2.conf HSMC_MODULE=$module HSMC_PIN_FILE=$dir/pin
-printf '1234\n' > "$dir/pin"
-for t in aes rsa auto; do
-  softhsm2-util --init-token --free --label "$t" --pin 1234 --so-pin 12345678 > /dev/null
-done
+test_tokens aes rsa auto
+export HSMC_PIN_FILE=$dir/pin
 head -c 32 /dev/urandom > "$dir/kek1.bin"
 head -c 32 /dev/urandom > "$dir/kek2.bin"
 kek1=$(od -An -tx1 -v "$dir/kek1.bin" | tr -d ' \n')
@@ -89,12 +74,12 @@ kek2=$(od -An -tx1 -v "$dir/kek2.bin" | tr -d ' \n')
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$dir/rsa1.pem" 2> /dev/null
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$dir/rsa2.pem" 2> /dev/null
 import() { # TOKEN LABEL ALG FILE PURPOSE
-  "$hsmc" key import --token "$1" --label "$2" --alg "$3" --in "$4" --purpose "$5" > /dev/null
+  "$HSMC" key import --token "$1" --label "$2" --alg "$3" --in "$4" --purpose "$5" > /dev/null
 }
 import aes at-rest-kek-v0001 aes256 "$dir/kek1.bin" kek
 import rsa at-rest-kek-v0001 rsa3072 "$dir/rsa1.pem" confidentiality
 ok "tokens aes, rsa, auto; known KEKs imported as at-rest-kek-v0001"
-on_token() { pkcs11-tool --module "$module" --token-label "$1" --login --pin 1234 --list-objects 2> /dev/null | grep -c "label: *$2\$" || true; }
+on_token() { pkcs11-tool --module "$MODULE" --token-label "$1" --login --pin 1234 --list-objects 2> /dev/null | grep -c "label: *$2\$" || true; }
 
 # ---- usage ---------------------------------------------------------------------------
 export HSMC_TOKEN=aes
@@ -113,7 +98,7 @@ mkdir -p "$dir/empty"
 printf '0000\n' > "$dir/wrong.pin"
 expect "wrong PIN: exit 3, said so" 3 "HSMC_ERR_PIN_INCORRECT" "$bin" status "$dir/empty" --pin-file "$dir/wrong.pin"
 expect "DIR that is not a directory: exit 2" 2 "give a directory" "$bin" seal "$dir/pin"
-check "no malloc in the sample's own code (nm)" \
+check_cmd "no malloc in the sample's own code (nm)" \
   bash -c "! nm -u '$build'/samples/at_rest/CMakeFiles/at_rest.dir/*.o | grep -qwE 'malloc|calloc|realloc|free|strdup'"
 
 # ---- round trips at the chunk edges, both KEK types -------------------------------------
@@ -134,20 +119,20 @@ for t in aes rsa; do
   cp -a "$dir/ref" "$d"
   alg=A256KW; [ $t = rsa ] && alg=RSA-OAEP
   run "$bin" seal "$d" --kek-type $t
-  check "$t: seal 7 files under at-rest-kek-v0001 ($alg)" \
+  check_cmd "$t: seal 7 files under at-rest-kek-v0001 ($alg)" \
     bash -c "[ $rc = 0 ] && grep -qF 'sealed 7 files (3.2 MiB) under at-rest-kek-v0001 ($alg)' '$dir/out'"
-  check "$t: no plaintext and no temporary left, 7 envelopes" \
+  check_cmd "$t: no plaintext and no temporary left, 7 envelopes" \
     bash -c "[ \$(ls -A '$d' | grep -vc '\\.cose\$') = 0 ] && [ \$(ls '$d' | grep -c '\\.cose\$') = 7 ]"
   key=$kek1; [ $t = rsa ] && key=$dir/rsa1.pem
   run "$PY" "$check_py" files "$key" at-rest-kek-v0001 "$d" "$dir/ref"
-  check "$t: python decrypts every envelope with the known KEK (AAD = file name)" has "$dir/out" "ok 7 files"
+  check_cmd "$t: python decrypts every envelope with the known KEK (AAD = file name)" has "$dir/out" "ok 7 files"
   [ "$rc" = 0 ] || cat "$dir/out"
   run "$bin" open "$d" --out "$dir/open-$t"
-  check "$t: open 7 files" bash -c "[ $rc = 0 ] && grep -qF 'opened 7 files (3.2 MiB)' '$dir/out'"
+  check_cmd "$t: open 7 files" bash -c "[ $rc = 0 ] && grep -qF 'opened 7 files (3.2 MiB)' '$dir/out'"
   n=0
   for f in "$dir"/ref/*; do cmp -s "$f" "$dir/open-$t/$(basename "$f")" && n=$((n + 1)); done
-  check "$t: sizes 0, 1, 64K-1, 64K, 64K+1, 3 MiB and text identical after open" test "$n" = 7
-  check "$t: no temporary in the output directory" bash -c "! ls -A '$dir/open-$t' | grep -q '^\\.'"
+  check_cmd "$t: sizes 0, 1, 64K-1, 64K, 64K+1, 3 MiB and text identical after open" test "$n" = 7
+  check_cmd "$t: no temporary in the output directory" bash -c "! ls -A '$dir/open-$t' | grep -q '^\\.'"
   expect "$t: --kek-type of the other kind on an existing KEK: exit 2" 2 "only chooses the kind of version 1" \
     "$bin" seal "$dir/empty" --kek-type $([ $t = aes ] && echo rsa || echo aes)
 done
@@ -158,13 +143,13 @@ mkdir -p "$dir/moved"
 cp "$dir/seal-aes/one.cose" "$dir/moved/chunk.cose"
 expect "an envelope renamed to another name is refused (HSMC_ERR_DECRYPT)" 1 "HSMC_ERR_DECRYPT" \
   "$bin" open "$dir/moved/chunk.cose" --out "$dir/moved/chunk"
-check "the renamed envelope left no output" test ! -e "$dir/moved/chunk" -a ! -e "$dir/moved/.chunk.tmp"
+check_cmd "the renamed envelope left no output" test ! -e "$dir/moved/chunk" -a ! -e "$dir/moved/.chunk.tmp"
 expect "an envelope of another token's KEK: HSMC_ERR_OBJECT_NOT_FOUND" 1 "HSMC_ERR_OBJECT_NOT_FOUND" \
   env HSMC_TOKEN=auto "$bin" open "$dir/seal-aes/one.cose" --out "$dir/moved/one"
 mkfifo "$dir/fifo"
 expect "--out that is a FIFO is refused (exit 2)" 2 "not a regular file" \
   "$bin" open "$dir/seal-aes/one.cose" --out "$dir/fifo"
-check "the FIFO is still a FIFO" test -p "$dir/fifo"
+check_cmd "the FIFO is still a FIFO" test -p "$dir/fifo"
 expect "open DIR --out FILE is refused (exit 2)" 2 "not a directory" \
   "$bin" open "$dir/seal-aes" --out "$dir/kek1.bin"
 
@@ -172,49 +157,49 @@ expect "open DIR --out FILE is refused (exit 2)" 2 "not a directory" \
 export HSMC_TOKEN=auto
 mkdir -p "$dir/auto"; cp "$dir/ref/notes.txt" "$dir/ref/chunk+1" "$dir/auto/"
 run "$bin" seal "$dir/auto"
-check "auto: no KEK yet: made at-rest-kek-v0001 with A256KW (SoftHSM2 wraps with AES)" \
+check_cmd "auto: no KEK yet: made at-rest-kek-v0001 with A256KW (SoftHSM2 wraps with AES)" \
   bash -c "[ $rc = 0 ] && grep -qF 'made KEK at-rest-kek-v0001 (A256KW)' '$dir/err'"
 mkdir -p "$dir/auto-rsa"; cp "$dir/ref/notes.txt" "$dir/ref/chunk+1" "$dir/auto-rsa/"
 run "$bin" seal "$dir/auto-rsa" --kek rsa-kek --kek-type rsa
-check "--kek-type rsa: made rsa-kek-v0001, RSA-OAEP" \
+check_cmd "--kek-type rsa: made rsa-kek-v0001, RSA-OAEP" \
   bash -c "[ $rc = 0 ] && grep -qF 'sealed 2 files (64.0 KiB) under rsa-kek-v0001 (RSA-OAEP)' '$dir/out'"
 for base in at-rest-kek rsa-kek; do
   d=$dir/auto; [ $base = rsa-kek ] && d=$dir/auto-rsa
   run "$bin" rotate "$d" --kek $base
-  check "rotate makes $base-v0002 (same kind) and re-wraps 2 envelopes" \
+  check_cmd "rotate makes $base-v0002 (same kind) and re-wraps 2 envelopes" \
     bash -c "[ $rc = 0 ] && grep -qF 'rotated: 2 envelopes re-wrapped to $base-v0002' '$dir/out' && grep -qF 'made KEK $base-v0002' '$dir/err'"
   run "$PY" "$check_py" kids "$d/notes.txt.cose" "$d/chunk+1.cose"
-  check "$base: both envelopes name $base-v0002" test "$(sort -u "$dir/out")" = "$base-v0002"
+  check_cmd "$base: both envelopes name $base-v0002" test "$(sort -u "$dir/out")" = "$base-v0002"
   run "$bin" open "$d" --out "$d.out"
-  check "$base: open after rotate, identical" \
+  check_cmd "$base: open after rotate, identical" \
     bash -c "[ $rc = 0 ] && cmp -s '$d.out/notes.txt' '$dir/ref/notes.txt' && cmp -s '$d.out/chunk+1' '$dir/ref/chunk+1'"
 done
 
 # The public half of an RSA generation cut short under the next label: removed, then rotated.
 openssl pkey -in "$dir/rsa1.pem" -pubout -outform DER -out "$dir/orphan.der" 2> /dev/null
-pkcs11-tool --module "$module" --token-label auto --login --pin 1234 --write-object "$dir/orphan.der" \
+pkcs11-tool --module "$MODULE" --token-label auto --login --pin 1234 --write-object "$dir/orphan.der" \
   --type pubkey --label rsa-kek-v0003 > /dev/null 2>&1
-check "an orphan public key rsa-kek-v0003 is on the token" test "$(on_token auto rsa-kek-v0003)" = 1
+check_cmd "an orphan public key rsa-kek-v0003 is on the token" test "$(on_token auto rsa-kek-v0003)" = 1
 run "$bin" rotate "$dir/auto-rsa" --kek rsa-kek
-check "rotate removes the orphan public key and makes rsa-kek-v0003" \
+check_cmd "rotate removes the orphan public key and makes rsa-kek-v0003" \
   bash -c "[ $rc = 0 ] && grep -qF 'removed 1 public key labelled rsa-kek-v0003' '$dir/err' && grep -qF 're-wrapped to rsa-kek-v0003' '$dir/out'"
 run "$bin" open "$dir/auto-rsa" --out "$dir/auto-rsa.out3"
-check "rsa-kek: open after that rotation, identical" \
+check_cmd "rsa-kek: open after that rotation, identical" \
   bash -c "[ $rc = 0 ] && cmp -s '$dir/auto-rsa.out3/chunk+1' '$dir/ref/chunk+1'"
 
 # A latest version that cannot wrap (as a key generation cut short leaves
 # one): refused with a hint; retire removes it since nothing can refer to it.
 head -c 32 /dev/urandom > "$dir/nowrap.bin"
-"$hsmc" key import --token auto --label at-rest-kek-v0003 --alg aes256 --in "$dir/nowrap.bin" \
+"$HSMC" key import --token auto --label at-rest-kek-v0003 --alg aes256 --in "$dir/nowrap.bin" \
   --usage encrypt,decrypt > /dev/null
 mkdir -p "$dir/auto2"; cp "$dir/ref/one" "$dir/auto2/"
 expect "a latest KEK that does not wrap: seal refuses (exit 3) and says what to do" 3 \
   "at_rest retire DIR --version 3" "$bin" seal "$dir/auto2"
-check "nothing sealed with it" test -e "$dir/auto2/one" -a ! -e "$dir/auto2/one.cose"
+check_cmd "nothing sealed with it" test -e "$dir/auto2/one" -a ! -e "$dir/auto2/one.cose"
 expect "retire --all-unused removes the damaged, unreferenced latest version" 0 \
   "retired at-rest-kek-v0003: damaged (it does not wrap) and no envelope refers to it" \
   "$bin" retire "$dir/auto" --all-unused
-check "... and keeps v0002, the latest working version" test "$(on_token auto at-rest-kek-v0002)" -ge 1
+check_cmd "... and keeps v0002, the latest working version" test "$(on_token auto at-rest-kek-v0002)" -ge 1
 expect "seal works again, under v0002" 0 "under at-rest-kek-v0002 (A256KW)" "$bin" seal "$dir/auto2"
 
 # ---- records -----------------------------------------------------------------------------
@@ -225,11 +210,11 @@ expect "record put --value" 0 "record user.42 stored (13 bytes) under at-rest-ke
 printf 'db-password\0with-binary\n' > "$dir/value.bin"
 expect "record put --file" 0 "record db_pass stored" "$bin" record put "$d" db_pass --file "$dir/value.bin"
 run "$bin" record get "$d" user.42
-check "record get prints the value" bash -c "[ $rc = 0 ] && [ \"\$(cat '$dir/out')\" = 's3cret-field!' ]"
+check_cmd "record get prints the value" bash -c "[ $rc = 0 ] && [ \"\$(cat '$dir/out')\" = 's3cret-field!' ]"
 run "$bin" record get "$d" db_pass
-check "record get of a binary value: identical bytes" cmp -s "$dir/out" "$dir/value.bin"
+check_cmd "record get of a binary value: identical bytes" cmp -s "$dir/out" "$dir/value.bin"
 run "$PY" "$check_py" record "$kek1" at-rest-kek-v0001 "$d/records/user.42.rec" user.42
-check "python decrypts the record with AAD 'record:user.42'" \
+check_cmd "python decrypts the record with AAD 'record:user.42'" \
   test "$(cat "$dir/out")" = "$(printf 's3cret-field!' | od -An -tx1 | tr -d ' \n')"
 cp "$d/records/user.42.rec" "$d/records/user.43.rec"
 expect "a record copied to another id is refused" 1 "does not belong to record id 'user.43'" \
@@ -239,7 +224,7 @@ cp "$d/records/db_pass.rec" "$dir/db_pass.rec.orig"
 # Offset 30: inside the ciphertext (tag, array, protected, IV, then the content).
 flip "$d/records/db_pass.rec" 30
 expect "a tampered record is refused (HSMC_ERR_DECRYPT)" 1 "HSMC_ERR_DECRYPT" "$bin" record get "$d" db_pass
-check "the tampered record printed nothing" test ! -s "$dir/out"
+check_cmd "the tampered record printed nothing" test ! -s "$dir/out"
 cp "$dir/db_pass.rec.orig" "$d/records/db_pass.rec"
 expect "record id with a slash: exit 2" 2 "record id" "$bin" record get "$d" ../x
 expect "missing record: exit 1" 1 "no such record" "$bin" record get "$d" nobody
@@ -247,7 +232,7 @@ expect "missing record: exit 1" 1 "no such record" "$bin" record get "$d" nobody
 # ---- retire while referenced; rotate to a known v0002; retire --------------------------------
 expect "retire the only version (the latest): exit 4" 4 \
   "at-rest-kek-v0001 is the latest version: it is never retired" "$bin" retire "$d" --version 1
-check "pkcs11-tool still lists at-rest-kek-v0001" test "$(on_token aes at-rest-kek-v0001)" -ge 1
+check_cmd "pkcs11-tool still lists at-rest-kek-v0001" test "$(on_token aes at-rest-kek-v0001)" -ge 1
 for t in aes rsa; do
   export HSMC_TOKEN=$t
   d=$dir/seal-$t
@@ -257,41 +242,41 @@ for t in aes rsa; do
   refs=$n; [ $t = aes ] && refs=$((n + 2))
   expect "$t: retire v0001 while $refs envelopes refer to it: exit 4, count and one named" 4 \
     "at-rest-kek-v0001 is still referenced by $refs envelopes (e.g. " "$bin" retire "$d" --version 1
-  check "$t: nothing deleted (pkcs11-tool lists at-rest-kek-v0001)" test "$(on_token $t at-rest-kek-v0001)" -ge 1
+  check_cmd "$t: nothing deleted (pkcs11-tool lists at-rest-kek-v0001)" test "$(on_token $t at-rest-kek-v0001)" -ge 1
   mkdir -p "$dir/tails-$t"
   for f in "$d"/*.cose; do slice "$f" "$(hdrlen "$f")" > "$dir/tails-$t/$(basename "$f")"; done
   run "$bin" rotate "$d" --no-new-version
-  check "$t: rotate --no-new-version re-wraps $refs envelopes to the imported v0002" \
+  check_cmd "$t: rotate --no-new-version re-wraps $refs envelopes to the imported v0002" \
     bash -c "[ $rc = 0 ] && grep -qF 'rotated: $refs envelopes re-wrapped to at-rest-kek-v0002' '$dir/out'"
   n_same=0
   for f in "$d"/*.cose; do
     slice "$f" "$(hdrlen "$f")" | cmp -s - "$dir/tails-$t/$(basename "$f")" && n_same=$((n_same + 1))
   done
-  check "$t: chunk bytes after the header identical before and after rotate ($n_same of $n)" test "$n_same" = "$n"
+  check_cmd "$t: chunk bytes after the header identical before and after rotate ($n_same of $n)" test "$n_same" = "$n"
   run "$PY" "$check_py" kids "$d"/*.cose
-  check "$t: every envelope names at-rest-kek-v0002" test "$(sort -u "$dir/out")" = "at-rest-kek-v0002"
+  check_cmd "$t: every envelope names at-rest-kek-v0002" test "$(sort -u "$dir/out")" = "at-rest-kek-v0002"
   run "$PY" "$check_py" files "$key" at-rest-kek-v0002 "$d" "$dir/ref"
-  check "$t: python decrypts every envelope with the new known KEK" has "$dir/out" "ok 7 files"
+  check_cmd "$t: python decrypts every envelope with the new known KEK" has "$dir/out" "ok 7 files"
   expect "$t: the latest version is never retired: exit 4" 4 "is the latest version" \
     "$bin" retire "$d" --version 2
   expect "$t: retire v0001 once unreferenced" 0 "retired at-rest-kek-v0001: no envelope refers to it" \
     "$bin" retire "$d" --version 1
-  check "$t: pkcs11-tool no longer lists at-rest-kek-v0001" test "$(on_token $t at-rest-kek-v0001)" = 0
+  check_cmd "$t: pkcs11-tool no longer lists at-rest-kek-v0001" test "$(on_token $t at-rest-kek-v0001)" = 0
   rm -rf "$dir/open-$t"
   run "$bin" open "$d" --out "$dir/open-$t"
   n_id=0
   for f in "$dir"/ref/*; do cmp -s "$f" "$dir/open-$t/$(basename "$f")" && n_id=$((n_id + 1)); done
-  check "$t: all 7 open identical with v0001 deleted" bash -c "[ $rc = 0 ] && [ $n_id = 7 ]"
+  check_cmd "$t: all 7 open identical with v0001 deleted" bash -c "[ $rc = 0 ] && [ $n_id = 7 ]"
 done
 export HSMC_TOKEN=aes
 d=$dir/seal-aes
 run "$PY" "$check_py" record "$kek2" at-rest-kek-v0002 "$d/records/user.42.rec" user.42
-check "the record was rotated too: python decrypts it with v0002" \
+check_cmd "the record was rotated too: python decrypts it with v0002" \
   test "$(cat "$dir/out")" = "$(printf 's3cret-field!' | od -An -tx1 | tr -d ' \n')"
 run "$bin" record get "$d" user.42
-check "record get after rotate and retire" test "$(cat "$dir/out")" = "s3cret-field!"
+check_cmd "record get after rotate and retire" test "$(cat "$dir/out")" = "s3cret-field!"
 run "$bin" status "$d"
-check "status: 7 envelopes, 2 records, all on v0002, versions on the token" \
+check_cmd "status: 7 envelopes, 2 records, all on v0002, versions on the token" \
   bash -c "grep -qF '7 envelopes, 2 records, 0 plain files not sealed, 0 stale temporaries' '$dir/out' && grep -qF 'at-rest-kek-v0002: 7 envelopes, 2 records' '$dir/out' && grep -qF 'v0002 (latest)' '$dir/out'"
 expect "retire --all-unused with nothing to retire" 0 "nothing to retire" "$bin" retire "$d" --all-unused
 
@@ -324,7 +309,7 @@ tamper "truncated inside the header (60 bytes)" HSMC_ERR_FORMAT
 tamper "chunk 1 dropped" HSMC_ERR_SEQUENCE
 { slice "$env" 0 $((h + item)); slice "$env" $((h + 2 * item)) $item
   slice "$env" $((h + item)) $item; slice "$env" $((h + 3 * item)); } > "$dir/tamper/big.bin.cose"
-check "the swapped copy has the original size" test "$(stat -c %s "$dir/tamper/big.bin.cose")" = "$size"
+check_cmd "the swapped copy has the original size" test "$(stat -c %s "$dir/tamper/big.bin.cose")" = "$size"
 tamper "chunks 1 and 2 swapped" HSMC_ERR_SEQUENCE
 { cat "$env"; printf 'garbage'; } > "$dir/tamper/big.bin.cose"
 tamper "garbage appended after the last chunk" HSMC_ERR_SEQUENCE
@@ -334,7 +319,7 @@ tamper "a chunk appended after the last chunk" HSMC_ERR_SEQUENCE
 cp "$dir/seal-aes/notes.txt.cose" "$dir/tamper/"
 cp "$env" "$dir/tamper/big.bin.cose"; flip "$dir/tamper/big.bin.cose" $((h + 100))
 run "$bin" open "$dir/tamper" --out "$dir/tout"
-check "open DIR with one tampered envelope: exit 1, that one named, the other opened" \
+check_cmd "open DIR with one tampered envelope: exit 1, that one named, the other opened" \
   bash -c "[ $rc = 1 ] && grep -qF 'big.bin.cose: refused: HSMC_ERR_DECRYPT' '$dir/err' && cmp -s '$dir/tout/notes.txt' '$dir/ref/notes.txt' && [ \$(ls -A '$dir/tout' | wc -l) = 1 ]"
 
 # ---- fixed RAM: a 64 MiB file -------------------------------------------------------------------
@@ -350,11 +335,11 @@ read -r rss_open1 _ < <(rss "$bin" open "$dir/ram-small" --out "$dir/ram-small.o
 t0=$(ms_now)
 "$bin" rotate "$dir/ram-big" --new-version -q > /dev/null
 t_rot64=$(($(ms_now) - t0))
-check "64 MiB file opened identical" cmp -s "$dir/ram-big.out/f" "$dir/ram-big.ref"
+check_cmd "64 MiB file opened identical" cmp -s "$dir/ram-big.out/f" "$dir/ram-big.ref"
 # A difference, not an absolute bound: it holds under ASan too.
-check "RSS does not grow with file size: seal ${rss_seal64} KiB for 64 MiB vs ${rss_seal1} KiB for 1 MiB" \
+check_cmd "RSS does not grow with file size: seal ${rss_seal64} KiB for 64 MiB vs ${rss_seal1} KiB for 1 MiB" \
   test $((rss_seal64 - rss_seal1)) -lt 4096
-check "RSS does not grow with file size: open ${rss_open64} KiB for 64 MiB vs ${rss_open1} KiB for 1 MiB" \
+check_cmd "RSS does not grow with file size: open ${rss_open64} KiB for 64 MiB vs ${rss_open1} KiB for 1 MiB" \
   test $((rss_open64 - rss_open1)) -lt 4096
 mibs() { awk -v s="$1" 'BEGIN { if (s > 0) printf "%.0f", 64 / s; else print "inf" }'; }
 echo "figures: 64 MiB seal ${t_seal64} s ($(mibs "$t_seal64") MiB/s, RSS ${rss_seal64} KiB), open ${t_open64} s ($(mibs "$t_open64") MiB/s, RSS ${rss_open64} KiB), rotate (new KEK + re-wrap + copy) ${t_rot64} ms"
@@ -368,7 +353,7 @@ rm -rf "$dir/ram-big" "$dir/ram-big.out" "$dir/ram-big.ref"
 # counter changes between logins), as an operator would restore it. The
 # other SoftHSM2 mode, a key whose C_GenerateKey was cut short (label
 # without a usable value), at_rest itself detects (see the rotate loop).
-softhsm2-util --init-token --free --label kill --pin 1234 --so-pin 12345678 > /dev/null
+new_token kill
 export HSMC_TOKEN=kill
 mkdir -p "$dir/kill-first"; echo first > "$dir/kill-first/f"
 "$bin" seal "$dir/kill-first" -q > /dev/null # makes the KEK and logs in once
@@ -376,7 +361,7 @@ tok_obj=$(grep -l "kill" "$dir"/tokens/*/token.object | head -1)
 cp "$tok_obj" "$dir/token.object.saved"
 "$bin" status "$dir/kill-first" > /dev/null
 # Its first 8 bytes are a generation counter that every rewrite bumps.
-check "SoftHSM2's token.object is the same after another login but for its generation" \
+check_cmd "SoftHSM2's token.object is the same after another login but for its generation" \
   cmp -s -i 8 "$tok_obj" "$dir/token.object.saved"
 token_damaged=0
 token_repair() {
@@ -443,10 +428,10 @@ while [ "$kills_seal" -lt 50 ] && [ "$runs_seal" -lt 150 ]; do
   token_repair
   kill_check "seal run $runs_seal (killed after $delay ms)" || kill_fail=$((kill_fail + 1))
 done
-check "kill test: $kills_seal seal runs killed by SIGKILL (of $runs_seal), every check passed" \
+check_cmd "kill test: $kills_seal seal runs killed by SIGKILL (of $runs_seal), every check passed" \
   test "$kills_seal" -ge 50 -a "$kill_fail" = 0
 run "$bin" seal "$kd"
-check "after the kills a re-run completes: every file sealed, no temporary left" \
+check_cmd "after the kills a re-run completes: every file sealed, no temporary left" \
   bash -c "[ $rc = 0 ] && [ \$(ls -A '$kd' | grep -vc '\\.cose\$') = 0 ] && [ \$(ls '$kd' | wc -l) = $nfiles ]"
 st_old0=$st_old st_sealed0=$st_sealed st_both0=$st_both
 kill_check "after the final re-run" && ok "all $nfiles files open to the originals"
@@ -485,13 +470,13 @@ while [ "$kills_rot" -lt 50 ] && [ "$runs_rot" -lt 150 ]; do
   "$bin" retire "$kd" --all-unused -q > "$dir/retire.out" 2>&1 || { bad "retire after rotate run $runs_rot"; rot_fail=$((rot_fail + 1)); }
   grep -q "damaged (it does not wrap)" "$dir/retire.out" && kek_damaged=$((kek_damaged + 1))
 done
-check "kill test: $kills_rot rotate runs killed by SIGKILL (of $runs_rot), every envelope always opened and named an old or the new version" \
+check_cmd "kill test: $kills_rot rotate runs killed by SIGKILL (of $runs_rot), every envelope always opened and named an old or the new version" \
   test "$kills_rot" -ge 50 -a "$rot_fail" = 0
 echo "rotate runs by exit status (137 = killed): $(printf '%s\n' $rot_codes | sort | uniq -c | tr -s ' \n' ' ')"
 run "$bin" rotate "$kd"
-check "after the kills a rotate completes" test "$rc" = 0
+check_cmd "after the kills a rotate completes" test "$rc" = 0
 run "$bin" status "$kd"
-check "status: all $nfiles envelopes on one version, no stale temporary" \
+check_cmd "status: all $nfiles envelopes on one version, no stale temporary" \
   bash -c "grep -qF '$nfiles envelopes, 0 records, 0 plain files not sealed, 0 stale temporaries' '$dir/out' && [ \$(grep -c '^  at-rest-kek-v' '$dir/out') = 1 ]"
 echo "kill test: $kills_seal kills during seal, $kills_rot during rotate; seal states seen: $st_old0 old, $st_sealed0 sealed, $st_both0 both; rotate: $mixed kills left a mix of old and new versions; SoftHSM2 token.object cut by a kill: $token_damaged times, KEK generation cut (damaged latest retired): $kek_damaged times"
 
@@ -505,5 +490,4 @@ else
 fi
 
 echo "run time: $(( ($(date +%s%N) - t_start) / 1000000 )) ms"
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary

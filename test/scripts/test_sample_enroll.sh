@@ -11,7 +11,6 @@ set -euo pipefail
 
 src=${HSMC_TEST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 bin=${HSMC_TEST_BINARY_DIR:-$src/build}/samples/enroll
-module=${HSMC_TEST_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 if [ ! -x "$bin/enroll_server" ]; then
   echo "skip: samples not built ($bin; HSMC_BUILD_SAMPLES=OFF?)"
   echo "0 passed, 0 failed"
@@ -30,31 +29,27 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok:   $1"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $1"; }
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() { local d=$1; shift; if "$@"; then ok "$d"; else bad "$d"; fi; }
-has() { grep -qF -- "$2" "$1"; }
+# check_cmd, has, ok/bad: shared by the test scripts.
+# shellcheck source=SCRIPTDIR/cli_lib.sh
+. "$src/test/scripts/cli_lib.sh"
 
 # ---- setup -------------------------------------------------------------------
-export HSMC_ENROLL_BIN=$bin HSMC_MODULE=$module
+export HSMC_ENROLL_BIN=$bin HSMC_MODULE=$MODULE
 if ! "$src/samples/enroll/setup.sh" "$dir" --rogue > "$dir/setup.log" 2>&1; then
   cat "$dir/setup.log"
   bad "setup.sh"
-  echo "$pass passed, $fail failed"
+  summary
   exit 1
 fi
 ok "setup.sh made tokens, PKI and the bootstrap identity"
 export SOFTHSM2_CONF=$dir/softhsm2.conf
-check "root, issuing and factory CA chain verify with openssl" \
+check_cmd "root, issuing and factory CA chain verify with openssl" \
   bash -c "openssl verify -CAfile '$dir/root.pem' '$dir/issuing.pem' '$dir/factory.pem' >/dev/null"
 
-check "enroll_server --help" bash -c "'$bin/enroll_server' --help | grep -q -- --factory"
-check "enroll_device --help" bash -c "'$bin/enroll_device' --help | grep -q -- --bootstrap-key"
+check_cmd "enroll_server --help" bash -c "'$bin/enroll_server' --help | grep -q -- --factory"
+check_cmd "enroll_device --help" bash -c "'$bin/enroll_device' --help | grep -q -- --bootstrap-key"
 "$bin/enroll_device" --bogus > /dev/null 2>&1 && rc=0 || rc=$?
-check "unknown option: exit code 1" test "$rc" = 1
+check_cmd "unknown option: exit code 1" test "$rc" = 1
 
 "$bin/enroll_server" --token gateway --pin-file "$dir/gateway.pin" --root "$dir/root.pem" \
   --factory "$dir/factory.pem" --state "$dir/state" --port 0 --port-file "$dir/port" \
@@ -64,7 +59,7 @@ for _ in $(seq 100); do [ -s "$dir/port" ] && break; sleep 0.1; done
 if [ ! -s "$dir/port" ]; then
   cat "$dir/server.log"
   bad "server started"
-  echo "$pass passed, $fail failed"
+  summary
   exit 1
 fi
 ok "server listening on 127.0.0.1:$(cat "$dir/port")"
@@ -80,38 +75,38 @@ show_on_fail() { [ "$1" = ok ] || { echo "---- device output:"; cat "$dir/out"; 
 device --cert-out "$dir/device.pem"
 if [ "$rc" = 0 ]; then ok "device enrolled (exit 0)"; else bad "device enrolled (exit $rc)"; show_on_fail x; fi
 cp "$dir/out" "$dir/happy.out"
-check "device: bootstrap handshake verified the gateway" \
+check_cmd "device: bootstrap handshake verified the gateway" \
   has "$dir/happy.out" "handshake as bootstrap identity (bootstrap): ok, TLSv1.2"
-check "device: certificate stored next to the key" \
+check_cmd "device: certificate stored next to the key" \
   has "$dir/happy.out" "certificate stored on token device next to key device-mtls"
-check "device: prints subject and issuer" \
+check_cmd "device: prints subject and issuer" \
   has "$dir/happy.out" "enrolled: subject O=hsmc sample devices, CN=dev-0001, issuer O=hsmc sample, CN=hsmc Sample Issuing CA"
-check "device: second handshake with the operational identity" \
+check_cmd "device: second handshake with the operational identity" \
   has "$dir/happy.out" "handshake as operational identity (device-mtls): ok"
-check "device: gateway confirms the operational identity" \
+check_cmd "device: gateway confirms the operational identity" \
   has "$dir/happy.out" "gateway confirms: device dev-0001 authenticated as O=hsmc sample devices, CN=dev-0001"
-check "server: enrolled dev-0001" has "$dir/server.log" "enrolled device dev-0001: subject O=hsmc sample devices, CN=dev-0001"
-check "server: second connection authenticated with the operational certificate" \
+check_cmd "server: enrolled dev-0001" has "$dir/server.log" "enrolled device dev-0001: subject O=hsmc sample devices, CN=dev-0001"
+check_cmd "server: second connection authenticated with the operational certificate" \
   has "$dir/server.log" "authenticated device dev-0001 with its operational certificate: subject O=hsmc sample devices, CN=dev-0001, issuer O=hsmc sample, CN=hsmc Sample Issuing CA"
 
 # openssl verify of the issued certificate (root + intermediate), as a client certificate.
-check "openssl verify -CAfile root.pem -untrusted issuing.pem device.pem" \
+check_cmd "openssl verify -CAfile root.pem -untrusted issuing.pem device.pem" \
   bash -c "openssl verify -CAfile '$dir/root.pem' -untrusted '$dir/issuing.pem' '$dir/device.pem' | grep -q ': OK'"
-check "openssl verify -purpose sslclient" \
+check_cmd "openssl verify -purpose sslclient" \
   bash -c "openssl verify -purpose sslclient -CAfile '$dir/root.pem' -untrusted '$dir/issuing.pem' '$dir/device.pem' >/dev/null"
-check "the issued certificate is not a server certificate" \
+check_cmd "the issued certificate is not a server certificate" \
   bash -c "! openssl verify -purpose sslserver -CAfile '$dir/root.pem' -untrusted '$dir/issuing.pem' '$dir/device.pem' >/dev/null 2>&1"
 
 # The certificate on the device token, found by the key's CKA_ID with pkcs11-tool.
 id=$(sed -n 's/.*next to key device-mtls (id \([0-9a-f]*\)).*/\1/p' "$dir/happy.out")
-check "device printed the key id" test -n "$id"
-pkcs11-tool --module "$module" --token-label device -O --type cert --id "$id" > "$dir/p11.txt" 2>&1 || true
-check "pkcs11-tool -O: a certificate with the key's id on the device token" \
+check_cmd "device printed the key id" test -n "$id"
+pkcs11-tool --module "$MODULE" --token-label device -O --type cert --id "$id" > "$dir/p11.txt" 2>&1 || true
+check_cmd "pkcs11-tool -O: a certificate with the key's id on the device token" \
   bash -c "grep -q 'Certificate Object' '$dir/p11.txt' && grep -q 'label:      device-mtls' '$dir/p11.txt'"
-pkcs11-tool --module "$module" --token-label device --read-object --type cert --id "$id" \
+pkcs11-tool --module "$MODULE" --token-label device --read-object --type cert --id "$id" \
   -o "$dir/ontoken.der" > /dev/null 2>&1 || true
 openssl x509 -in "$dir/device.pem" -outform DER -out "$dir/device.der"
-check "the certificate on the token is the issued one (byte for byte)" cmp -s "$dir/ontoken.der" "$dir/device.der"
+check_cmd "the certificate on the token is the issued one (byte for byte)" cmp -s "$dir/ontoken.der" "$dir/device.der"
 
 # ---- refusals ------------------------------------------------------------------
 # refused NAME CODE DESCRIPTION ARGS...: exit code 3, the decoded CBOR error
@@ -129,38 +124,38 @@ refused() {
 
 refused unknown-bootstrap 2 "bootstrap certificate from an untrusted CA" \
   --bootstrap-key rogue-bootstrap --key rogue-op
-check "unknown-bootstrap message names the reason" \
+check_cmd "unknown-bootstrap message names the reason" \
   has "$dir/out" "client certificate is not a bootstrap certificate of this factory CA"
-check "the uncertified key of a refused run is removed" has "$dir/out" "removed the uncertified key rogue-op"
+check_cmd "the uncertified key of a refused run is removed" has "$dir/out" "removed the uncertified key rogue-op"
 
 nonce=00112233445566778899aabbccddeeff
 device --nonce "$nonce"
-check "renewal with the same key and a fresh nonce is accepted" test "$rc" = 0
+check_cmd "renewal with the same key and a fresh nonce is accepted" test "$rc" = 0
 refused replay 4 "replayed nonce" --nonce "$nonce"
-check "replay message names the nonce" has "$dir/out" "nonce $nonce was already used"
+check_cmd "replay message names the nonce" has "$dir/out" "nonce $nonce was already used"
 
 refused proof-of-possession 3 "request signed by another key than the CSR's" --sign-with bootstrap
-check "possession message says why" has "$dir/out" "the request is not signed by the key in its CSR"
+check_cmd "possession message says why" has "$dir/out" "the request is not signed by the key in its CSR"
 
 refused id-taken 5 "device id enrolled with a different key" --key second-key
-check "id-taken message says why" has "$dir/out" "device id is already enrolled with another key"
+check_cmd "id-taken message says why" has "$dir/out" "device id is already enrolled with another key"
 
 refused id-mismatch 6 "device id other than the bootstrap certificate's" --device-id dev-0002 --key k2
 
 # Nothing of the refused runs is left on the token; the enrolled key is.
-pkcs11-tool --module "$module" --token-label device -O > "$dir/p11all.txt" 2>&1 || true
-check "no key or certificate of a refused run on the device token" \
+pkcs11-tool --module "$MODULE" --token-label device -O > "$dir/p11all.txt" 2>&1 || true
+check_cmd "no key or certificate of a refused run on the device token" \
   bash -c "grep -q 'label: *device-mtls' '$dir/p11all.txt' && ! grep -qE 'label: +(rogue-op|second-key|k2)\$' '$dir/p11all.txt'"
 # The hsmc CLI sees the same: the certificate next to the operational key.
 if [ -n "${HSMC_CLI:-}" ] && [ -x "$HSMC_CLI" ]; then
   "$HSMC_CLI" object list --token device --pin-file "$dir/device.pin" > "$dir/cli.txt" 2>&1 || true
-  check "hsmc object list: certificate device-mtls with the key's id" \
+  check_cmd "hsmc object list: certificate device-mtls with the key's id" \
     grep -qE "^certificate .*label=\"device-mtls\" id=$id" "$dir/cli.txt"
 fi
 
 # The operational identity still works after all that.
 device
-check "the enrolled device re-enrolls and is confirmed again" \
+check_cmd "the enrolled device re-enrolls and is confirmed again" \
   bash -c "[ $rc = 0 ] && grep -q 'gateway confirms: device dev-0001' '$dir/out'"
 
 # ---- stop the server by PID (bounded) ----------------------------------------------
@@ -178,5 +173,4 @@ else
   bad "run_demo.sh"; cat "$dir/demo.out"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+summary
