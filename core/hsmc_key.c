@@ -425,7 +425,7 @@ typedef struct hsmc_kop {
     /* The key operated on, and results. */
     hsmc_key_t *out;
     const hsmc_key_t *key;
-    uint8_t *der;           /* export */
+    uint8_t *der;           /* export, pub_attr: the caller's buffer */
     size_t cap;
     size_t *len;
     unsigned done;          /* delete, orphans: objects destroyed (counted), over all attempts */
@@ -1762,15 +1762,23 @@ HSMC_NOINLINE static hsmc_err_t hsmc_spki_rsa(hsmc_kop_t *k, CK_OBJECT_HANDLE o)
     return HSMC_OK;
 }
 
+/* The public object of k->key, in this unit. */
+static hsmc_err_t hsmc_kop_pub(hsmc_kop_t *k, CK_OBJECT_HANDLE *o)
+{
+    hsmc_err_t err = hsmc_kop_locate(k, &k->key->pub, 0, o);
+
+    if (err == HSMC_ERR_OBJECT_NOT_FOUND)
+        return hsmc__fail(k->h, err, CKR_OK, "the public key of '%s' is no longer on the token",
+                          k->key->priv.label);
+    return err;
+}
+
 static hsmc_err_t hsmc_unit_export(hsmc_kop_t *k)
 {
     CK_OBJECT_HANDLE o;
     hsmc_err_t err;
 
-    err = hsmc_kop_locate(k, &k->key->pub, 0, &o);
-    if (err == HSMC_ERR_OBJECT_NOT_FOUND)
-        return hsmc__fail(k->h, err, CKR_OK, "the public key of '%s' is no longer on the token",
-                          k->key->priv.label);
+    err = hsmc_kop_pub(k, &o);
     if (err != HSMC_OK)
         return err;
     switch (k->key->pub.key_type) {
@@ -1811,6 +1819,62 @@ hsmc_err_t hsmc_key_export_pub(hsmc_t *h, const hsmc_key_t *key, uint8_t *der, s
     k.cap = der != NULL ? cap : 0;
     k.len = len;
     return hsmc_kop_run(&k, hsmc_unit_export);
+}
+
+/* ---- One attribute of the public object ---------------------------------- */
+
+/* hsmc__key_pub_attr's unit: the kop first, so the unit can get back here. */
+typedef struct hsmc_pub_attr_op {
+    hsmc_kop_t k;
+    CK_ATTRIBUTE_TYPE type;
+    const char *name;
+} hsmc_pub_attr_op_t;
+
+static hsmc_err_t hsmc_unit_pub_attr(hsmc_kop_t *k)
+{
+    const hsmc_pub_attr_op_t *op = (const hsmc_pub_attr_op_t *)(void *)k;
+    CK_OBJECT_HANDLE o;
+    CK_ATTRIBUTE t;
+    hsmc_err_t err;
+    CK_RV rv;
+
+    err = hsmc_kop_pub(k, &o);
+    if (err != HSMC_OK)
+        return err;
+    (void)hsmc_put(&t, 0, op->type, k->der, k->cap);
+    rv = k->fl->C_GetAttributeValue(k->s, o, &t, 1);
+    if (rv == CKR_BUFFER_TOO_SMALL)
+        return hsmc__fail(k->h, HSMC_ERR_BUFFER, rv,
+                          "%s of the public key of '%s' is over %u bytes", op->name,
+                          k->key->priv.label, (unsigned)k->cap);
+    if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
+        (rv == CKR_OK && t.ulValueLen == CK_UNAVAILABLE_INFORMATION))
+        return hsmc__fail(k->h, HSMC_ERR_UNSUPPORTED, rv, "the public key of '%s' has no %s",
+                          k->key->priv.label, op->name);
+    if (rv != CKR_OK)
+        return hsmc_kop_rv(k, rv, "C_GetAttributeValue");
+    *k->len = (size_t)t.ulValueLen;
+    return HSMC_OK;
+}
+
+hsmc_err_t hsmc__key_pub_attr(hsmc_t *h, const hsmc_key_t *key, CK_ATTRIBUTE_TYPE type,
+                              const char *name, uint8_t *buf, size_t cap, size_t *len)
+{
+    hsmc_pub_attr_op_t op;
+
+    *len = 0;
+    if (!key->has_pub)
+        return hsmc__fail(h, HSMC_ERR_OBJECT_NOT_FOUND, CKR_OK,
+                          "no public key object (same CKA_ID) for '%s'", key->priv.label);
+    memset(&op, 0, sizeof op);
+    op.k.h = h;
+    op.k.key = key;
+    op.k.der = buf;
+    op.k.cap = buf != NULL ? cap : 0;
+    op.k.len = len;
+    op.type = type;
+    op.name = name;
+    return hsmc_kop_run(&op.k, hsmc_unit_pub_attr);
 }
 
 /* ---- Versions and rotation ------------------------------------------------- */

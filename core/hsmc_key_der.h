@@ -1,6 +1,6 @@
 /*
- * DER pieces of key management, shared by hsmc_key.c and hsmc_key_der.c.
- * Not installed.
+ * DER pieces of key management, shared by hsmc_key.c and hsmc_key_der.c,
+ * and the public-key attribute read x509/ uses. Not installed.
  *
  * Import works in place: the components of a software private key are
  * located inside the caller's DER and handed to C_CreateObject from there,
@@ -68,5 +68,19 @@ size_t hsmc__der_hdr_len(size_t len);
 
 /** Write a DER header at p. @return bytes written. */
 size_t hsmc__der_put_hdr(uint8_t *p, unsigned tag, size_t len);
+
+/**
+ * Read one attribute (CKA_MODULUS, CKA_PUBLIC_EXPONENT, ...; `name` for
+ * messages) of the public object of `key` into buf; buf NULL asks for its
+ * size. Runs as a unit of
+ * work (recovers a lost session). For x509's mbedTLS binding, which reads
+ * an RSA modulus straight into the storage of its mbedTLS big number
+ * instead of going through a SubjectPublicKeyInfo buffer.
+ * @return HSMC_OK (*len set); HSMC_ERR_BUFFER (cap too small);
+ *   HSMC_ERR_UNSUPPORTED (the object has no readable such attribute);
+ *   HSMC_ERR_OBJECT_NOT_FOUND; session and token errors; detail set in h.
+ */
+hsmc_err_t hsmc__key_pub_attr(hsmc_t *h, const hsmc_key_t *key, CK_ATTRIBUTE_TYPE type,
+                              const char *name, uint8_t *buf, size_t cap, size_t *len);
 
 #endif /* HSMC_KEY_DER_H */

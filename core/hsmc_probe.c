@@ -21,8 +21,9 @@
  * and "listed" means the token sets CKF_RNG.
  *
  * Memory: templates and test vectors are static const (flash on firmware);
- * each helper keeps a small frame. The largest frames are the RSA signature
- * and OAEP ciphertext buffers of HSMC_PROBE_RSA_BITS / 8 bytes.
+ * each helper keeps a small frame. The largest frame is the one buffer of
+ * HSMC_PROBE_RSA_BITS / 8 bytes the RSA signatures and OAEP ciphertexts
+ * share (hsmc_probe_rsa_ops: 264 bytes on Cortex-M4 for RSA-2048).
  */
 #include <stdint.h>
 #include <string.h>
@@ -681,13 +682,20 @@ HSMC_PROBE_STEP static void hsmc_probe_ec(hsmc_probe_ctx_t *pc)
 
 /* ---- RSA ------------------------------------------------------------------ */
 
-/* CKM_RSA_PKCS over a SHA-256 DigestInfo, or CKM_RSA_PKCS_PSS (SHA-256). */
-HSMC_PROBE_STEP static void hsmc_probe_rsa_sign(hsmc_probe_ctx_t *pc, hsmc_op_t op, CK_OBJECT_HANDLE pub,
-                                CK_OBJECT_HANDLE priv, CK_RV why)
+/* What the RSA steps share: the probe and its pair (handles
+ * CK_INVALID_HANDLE when there is none; `why` says why). */
+typedef struct hsmc_probe_rsa {
+    hsmc_probe_ctx_t *pc;
+    CK_OBJECT_HANDLE pub, priv;
+    CK_RV why;
+} hsmc_probe_rsa_t;
+
+/* CKM_RSA_PKCS over a SHA-256 DigestInfo, or CKM_RSA_PKCS_PSS (SHA-256);
+ * the signature goes to buf (HSMC_PROBE_RSA_BYTES). */
+static void hsmc_probe_rsa_sign(const hsmc_probe_rsa_t *r, hsmc_op_t op, CK_BYTE *buf)
 {
     CK_RSA_PKCS_PSS_PARAMS pss = {CKM_SHA256, CKG_MGF1_SHA256, 32};
     CK_MECHANISM m = {CKM_RSA_PKCS, NULL, 0};
-    CK_BYTE sig[HSMC_PROBE_RSA_BYTES];
     const CK_BYTE *data = hsmc_abc_digest_info;
     CK_ULONG data_len = sizeof hsmc_abc_digest_info;
     int listed;
@@ -700,28 +708,28 @@ HSMC_PROBE_STEP static void hsmc_probe_rsa_sign(hsmc_probe_ctx_t *pc, hsmc_op_t 
         data = hsmc_abc_sha256;
         data_len = sizeof hsmc_abc_sha256;
     }
-    listed = hsmc_probe_listed(pc, m.mechanism);
-    if (priv == CK_INVALID_HANDLE) {
-        hsmc_cap_untried(pc, op, m.mechanism, listed, why);
+    listed = hsmc_probe_listed(r->pc, m.mechanism);
+    if (r->priv == CK_INVALID_HANDLE) {
+        hsmc_cap_untried(r->pc, op, m.mechanism, listed, r->why);
         return;
     }
-    rv = hsmc_probe_sign_verify(pc, &m, priv, pub, data, data_len, sig, sizeof sig,
-                                HSMC_PROBE_RSA_BYTES);
-    hsmc_cap_result(pc, op, m.mechanism, listed, rv);
+    rv = hsmc_probe_sign_verify(r->pc, &m, r->priv, r->pub, data, data_len, buf,
+                                HSMC_PROBE_RSA_BYTES, HSMC_PROBE_RSA_BYTES);
+    hsmc_cap_result(r->pc, op, m.mechanism, listed, rv);
 }
 
-/* CKM_RSA_PKCS_OAEP with SHA-1 or SHA-256 (hash and MGF1 alike), no label. */
-HSMC_PROBE_STEP static void hsmc_probe_oaep(hsmc_probe_ctx_t *pc, hsmc_op_t op, CK_OBJECT_HANDLE pub,
-                            CK_OBJECT_HANDLE priv, CK_RV why)
+/* CKM_RSA_PKCS_OAEP with SHA-1 or SHA-256 (hash and MGF1 alike), no label;
+ * the ciphertext goes to buf (HSMC_PROBE_RSA_BYTES) and is decrypted in
+ * place: tokens want a modulus-sized output buffer. */
+static void hsmc_probe_oaep(const hsmc_probe_rsa_t *r, hsmc_op_t op, CK_BYTE *buf)
 {
     CK_RSA_PKCS_OAEP_PARAMS oaep = {CKM_SHA_1, CKG_MGF1_SHA1, CKZ_DATA_SPECIFIED, NULL, 0};
     CK_MECHANISM m = {CKM_RSA_PKCS_OAEP, NULL, 0};
-    CK_BYTE buf[HSMC_PROBE_RSA_BYTES];
-    int listed = hsmc_probe_listed(pc, CKM_RSA_PKCS_OAEP);
+    int listed = hsmc_probe_listed(r->pc, CKM_RSA_PKCS_OAEP);
     CK_RV rv;
 
-    if (priv == CK_INVALID_HANDLE) {
-        hsmc_cap_untried(pc, op, CKM_RSA_PKCS_OAEP, listed, why);
+    if (r->priv == CK_INVALID_HANDLE) {
+        hsmc_cap_untried(r->pc, op, CKM_RSA_PKCS_OAEP, listed, r->why);
         return;
     }
     if (op == HSMC_OP_RSA_OAEP_SHA256) {
@@ -730,35 +738,50 @@ HSMC_PROBE_STEP static void hsmc_probe_oaep(hsmc_probe_ctx_t *pc, hsmc_op_t op, 
     }
     m.pParameter = &oaep;
     m.ulParameterLen = sizeof oaep;
-    /* Decrypted in place: tokens want a modulus-sized output buffer. */
-    rv = hsmc_probe_roundtrip(pc, &m, pub, priv, 32, buf, sizeof buf, buf, sizeof buf);
-    hsmc_cap_result(pc, op, CKM_RSA_PKCS_OAEP, listed, rv);
+    rv = hsmc_probe_roundtrip(r->pc, &m, r->pub, r->priv, 32, buf, HSMC_PROBE_RSA_BYTES, buf,
+                              HSMC_PROBE_RSA_BYTES);
+    hsmc_cap_result(r->pc, op, CKM_RSA_PKCS_OAEP, listed, rv);
+}
+
+/*
+ * The four RSA operations. Their signature and ciphertext buffer,
+ * HSMC_PROBE_RSA_BITS / 8 bytes, is the one modulus-sized buffer of the
+ * probe: alone in this frame (the token writes it in one piece, and the
+ * probe has no caller buffer to put it in), lent to each step in turn.
+ */
+HSMC_PROBE_STEP static void hsmc_probe_rsa_ops(const hsmc_probe_rsa_t *r)
+{
+    CK_BYTE buf[HSMC_PROBE_RSA_BYTES];
+
+    hsmc_probe_rsa_sign(r, HSMC_OP_SIGN_RSA_PKCS, buf);
+    hsmc_probe_rsa_sign(r, HSMC_OP_SIGN_RSA_PSS, buf);
+    hsmc_probe_oaep(r, HSMC_OP_RSA_OAEP_SHA1, buf);
+    hsmc_probe_oaep(r, HSMC_OP_RSA_OAEP_SHA256, buf);
 }
 
 HSMC_PROBE_STEP static void hsmc_probe_rsa(hsmc_probe_ctx_t *pc)
 {
     CK_MECHANISM m = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
-    CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
+    hsmc_probe_rsa_t r;
     int listed = hsmc_probe_listed(pc, CKM_RSA_PKCS_KEY_PAIR_GEN);
-    CK_RV why = pc->calls ? CKR_USER_NOT_LOGGED_IN : CKR_OK;
 
     if (pc->lost != CKR_OK)
         return;
+    r.pc = pc;
+    r.pub = r.priv = CK_INVALID_HANDLE;
+    r.why = pc->calls ? CKR_USER_NOT_LOGGED_IN : CKR_OK;
     if (hsmc_probe_may_try(pc, HSMC_OP_KEYGEN_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, listed)) {
-        why = hsmc_pr(pc,
-                      pc->fl->C_GenerateKeyPair(pc->s, &m, HSMC_TMPL(hsmc_rsa_pub_tmpl),
-                                                HSMC_TMPL(hsmc_rsa_priv_tmpl), &pub, &priv),
-                      "C_GenerateKeyPair");
-        if (why != CKR_OK)
-            pub = priv = CK_INVALID_HANDLE;
-        hsmc_cap_keygen(pc, HSMC_OP_KEYGEN_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, listed, why);
+        r.why = hsmc_pr(pc,
+                        pc->fl->C_GenerateKeyPair(pc->s, &m, HSMC_TMPL(hsmc_rsa_pub_tmpl),
+                                                  HSMC_TMPL(hsmc_rsa_priv_tmpl), &r.pub, &r.priv),
+                        "C_GenerateKeyPair");
+        if (r.why != CKR_OK)
+            r.pub = r.priv = CK_INVALID_HANDLE;
+        hsmc_cap_keygen(pc, HSMC_OP_KEYGEN_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, listed, r.why);
     }
-    hsmc_probe_rsa_sign(pc, HSMC_OP_SIGN_RSA_PKCS, pub, priv, why);
-    hsmc_probe_rsa_sign(pc, HSMC_OP_SIGN_RSA_PSS, pub, priv, why);
-    hsmc_probe_oaep(pc, HSMC_OP_RSA_OAEP_SHA1, pub, priv, why);
-    hsmc_probe_oaep(pc, HSMC_OP_RSA_OAEP_SHA256, pub, priv, why);
-    hsmc_probe_destroy(pc, &priv);
-    hsmc_probe_destroy(pc, &pub);
+    hsmc_probe_rsa_ops(&r);
+    hsmc_probe_destroy(pc, &r.priv);
+    hsmc_probe_destroy(pc, &r.pub);
 }
 
 /* ---- EdDSA (Ed25519) ------------------------------------------------------ */

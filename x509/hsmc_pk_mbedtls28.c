@@ -10,12 +10,13 @@
  * call the originals, which only need the public key, while sign_func goes
  * to the token (hsmc_sign_digest). The key context is an entry of a static
  * pool whose first member is a real mbedtls_ecp_keypair or
- * mbedtls_rsa_context holding the public key read from the token, so
- * mbedtls_pk_ec()/mbedtls_pk_rsa(), the SubjectPublicKeyInfo writer of the
- * CSR and certificate code and TLS's key checks see an ordinary key. The
- * pool replaces ctx_alloc_func/ctx_free_func: mbedtls_pk_free() returns the
- * entry. (mbedtls_pk_setup_rsa_alt cannot be used: it has no public key, so
- * mbedTLS cannot write a CSR with it.)
+ * mbedtls_rsa_context holding the public key read from the token (an RSA
+ * modulus straight into that context's N: no buffer of its size on the
+ * stack), so mbedtls_pk_ec()/mbedtls_pk_rsa(), the SubjectPublicKeyInfo
+ * writer of the CSR and certificate code and TLS's key checks see an
+ * ordinary key. The pool replaces ctx_alloc_func/ctx_free_func:
+ * mbedtls_pk_free() returns the entry. (mbedtls_pk_setup_rsa_alt cannot be
+ * used: it has no public key, so mbedTLS cannot write a CSR with it.)
  *
  * mbedTLS 3.6 / 4.x route: pk_internal.h is gone there and keys are PSA
  * keys. A token key becomes a PSA opaque key (a PSA driver whose
@@ -41,13 +42,18 @@
 #include <mbedtls/rsa.h>
 #include <mbedtls/version.h>
 
+#include "hsmc_key_der.h"
 #include "hsmc_x509_int.h"
 
 #if MBEDTLS_VERSION_NUMBER < 0x02100000 || MBEDTLS_VERSION_NUMBER >= 0x03000000
 #error "x509/hsmc_pk_mbedtls28.c is for mbedTLS 2.16-2.28; mbedTLS 3.x needs the PSA route (see above)"
 #endif
 
-/* Largest SubjectPublicKeyInfo read from the token: RSA-4096 is 550 bytes. */
+/* Largest SubjectPublicKeyInfo of an EC key: P-521 is 158 bytes. */
+#define HSMC_X509_EC_SPKI_CAP 160u
+/* Largest RSA key bound: the sizes of x509/ (signatures, SPKI) stop there. */
+#define HSMC_X509_RSA_MAX_BITS 4096u
+/* Bound of the SubjectPublicKeyInfo of any key bound (RSA-4096: 550 bytes). */
 #define HSMC_X509_SPKI_CAP 600u
 /* Raw ECDSA r||s of P-521. */
 #define HSMC_X509_RAW_SIG_CAP 132u
@@ -163,15 +169,17 @@ static hsmc_hash_t hsmc_hash_of_len(size_t len)
  * 186-4 6.4), are what is signed. Truncating on the host keeps tokens that
  * refuse a CKM_ECDSA input longer than the order working (SHA-384 with
  * P-256). CKM_ECDSA takes a bare digest, so the hash passed to
- * hsmc_sign_digest only tags the truncated length.
+ * hsmc_sign_digest only tags the truncated length. A digest that must be
+ * shifted (an order whose bit length is not a multiple of 8) is built in
+ * sig, which receives the DER signature only after the token has signed.
  */
 static int hsmc_pkw_ec_sign(void *ctx, mbedtls_md_type_t md_alg, const unsigned char *hash,
                         size_t hash_len, unsigned char *sig, size_t *sig_len,
                         int (*f_rng)(void *, unsigned char *, size_t), void *p_rng)
 {
     hsmc_pk_slot_t *s = (hsmc_pk_slot_t *)ctx;
-    uint8_t dig[64];
     uint8_t raw[HSMC_X509_RAW_SIG_CAP];
+    const uint8_t *dig = hash;
     size_t nbits = s->k.ec.grp.nbits, use, raw_len = 0, i;
     unsigned shift;
     hsmc_sig_alg_t alg;
@@ -180,19 +188,20 @@ static int hsmc_pkw_ec_sign(void *ctx, mbedtls_md_type_t md_alg, const unsigned 
     (void)md_alg;
     (void)f_rng; /* the token has its own RNG */
     (void)p_rng;
-    if (hash == NULL || hash_len == 0 || hash_len > sizeof dig || sig == NULL || sig_len == NULL)
+    if (hash == NULL || hash_len == 0 || hash_len > 64 || sig == NULL || sig_len == NULL)
         return hsmc_pk_ret(s, hsmc__fail(s->h, HSMC_ERR_ARG, CKR_OK,
                                          "ECDSA signature through mbedTLS: bad hash or output"));
     use = hash_len;
     shift = 0;
     if (hash_len * 8 > nbits) {
-        use = (nbits + 7) / 8;
+        use = (nbits + 7) / 8; /* at most MBEDTLS_ECP_MAX_BYTES: sig has room */
         shift = (unsigned)(use * 8 - nbits);
     }
-    memcpy(dig, hash, use);
     if (shift != 0) { /* keep the leftmost nbits bits as a big-endian integer */
         for (i = use; i-- > 0;)
-            dig[i] = (uint8_t)((dig[i] >> shift) | (i > 0 ? (uint8_t)(dig[i - 1] << (8 - shift)) : 0));
+            sig[i] = (uint8_t)((hash[i] >> shift) |
+                               (i > 0 ? (uint8_t)(hash[i - 1] << (8 - shift)) : 0));
+        dig = sig;
     }
     alg.scheme = HSMC_SIG_ECDSA;
     alg.hash = hsmc_hash_of_len(use);
@@ -382,110 +391,187 @@ hsmc_err_t hsmc__x509_key_check(hsmc_t *h, const char *fn, const hsmc_key_t *key
     return HSMC_OK;
 }
 
-/* Copy the public key parsed from the token's SPKI into the pool entry. */
-static int hsmc_pk_copy_public(hsmc_pk_slot_t *s, mbedtls_pk_context *from)
-{
-    int ret;
+/* Names the function in the detail texts of hsmc_pk_bind and its helpers. */
+static const char hsmc_pk_fn[] = "hsmc_pk_bind";
 
-    if (s->is_rsa) {
-        const mbedtls_rsa_context *r = mbedtls_pk_rsa(*from);
-        ret = mbedtls_rsa_import(&s->k.rsa, &r->N, NULL, NULL, NULL, &r->E);
-        if (ret == 0)
-            ret = mbedtls_rsa_complete(&s->k.rsa);
-        if (ret == 0)
-            ret = mbedtls_rsa_check_pubkey(&s->k.rsa);
-        return ret;
-    }
-    ret = mbedtls_ecp_group_load(&s->k.ec.grp, mbedtls_pk_ec(*from)->grp.id);
-    if (ret == 0)
-        ret = mbedtls_ecp_copy(&s->k.ec.Q, &mbedtls_pk_ec(*from)->Q);
-    return ret;
-}
-
-HSMC_NOINLINE static hsmc_err_t hsmc_pk_load(hsmc_t *h, const hsmc_key_t *key,
-                                             mbedtls_pk_context *tmp)
+/*
+ * EC: the token's SubjectPublicKeyInfo (P-521 is 158 bytes, so it fits a
+ * small buffer here), parsed by mbedTLS and copied into the pool entry.
+ */
+HSMC_NOINLINE static hsmc_err_t hsmc_pk_load_ec(hsmc_t *h, const hsmc_key_t *key,
+                                                mbedtls_ecp_keypair *ec)
 {
-    static const char fn[] = "hsmc_pk_bind";
-    uint8_t spki[HSMC_X509_SPKI_CAP];
+    uint8_t spki[HSMC_X509_EC_SPKI_CAP];
+    mbedtls_pk_context tmp;
     size_t len = 0;
     hsmc_err_t err;
     int ret;
 
     err = hsmc_key_export_pub(h, key, spki, sizeof spki, &len);
     if (err == HSMC_ERR_BUFFER)
-        return hsmc__fail(h, HSMC_ERR_UNSUPPORTED, CKR_OK,
-                          "%s: the public key of '%s' is %u bytes of DER; hsmc binds keys up to "
-                          "RSA-4096 (%u bytes)",
-                          fn, key->priv.label, (unsigned)len, HSMC_X509_SPKI_CAP);
+        return hsmc__fail(h, HSMC_ERR_FORMAT, CKR_OK,
+                          "%s: the public key of '%s' is %u bytes of DER, more than any EC key "
+                          "(%u)",
+                          hsmc_pk_fn, key->priv.label, (unsigned)len, HSMC_X509_EC_SPKI_CAP);
     if (err != HSMC_OK)
         return err;
-    ret = mbedtls_pk_parse_public_key(tmp, spki, len);
+    mbedtls_pk_init(&tmp);
+    ret = mbedtls_pk_parse_public_key(&tmp, spki, len);
+    if (ret != 0) {
+        err = hsmc__fail(h,
+                         ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ||
+                                 ret == MBEDTLS_ERR_ECP_FEATURE_UNAVAILABLE
+                             ? HSMC_ERR_UNSUPPORTED
+                             : HSMC_ERR_FORMAT,
+                         CKR_OK, "%s: mbedTLS cannot use the public key of '%s' (-0x%04X)",
+                         hsmc_pk_fn, key->priv.label, (unsigned)-ret);
+    } else if (mbedtls_pk_get_type(&tmp) != MBEDTLS_PK_ECKEY) {
+        err = hsmc__fail(h, HSMC_ERR_FORMAT, CKR_OK,
+                         "%s: the token's public key of '%s' is %s, the private key EC",
+                         hsmc_pk_fn, key->priv.label, mbedtls_pk_get_name(&tmp));
+    } else {
+        ret = mbedtls_ecp_group_load(&ec->grp, mbedtls_pk_ec(tmp)->grp.id);
+        if (ret == 0)
+            ret = mbedtls_ecp_copy(&ec->Q, &mbedtls_pk_ec(tmp)->Q);
+        if (ret != 0)
+            err = hsmc__fail(h, ret == MBEDTLS_ERR_MPI_ALLOC_FAILED ? HSMC_ERR_LIMIT
+                                                                     : HSMC_ERR_FORMAT,
+                             CKR_OK, "%s: the public key of '%s' is not usable (-0x%04X)",
+                             hsmc_pk_fn, key->priv.label, (unsigned)-ret);
+    }
+    mbedtls_pk_free(&tmp);
+    return err;
+}
+
+/*
+ * X holds big-endian bytes in the storage of its limbs (as many as it
+ * has); make them its value, in place. mbedtls_mpi_read_binary does the
+ * same after copying the bytes there.
+ */
+static void hsmc_mpi_from_be(mbedtls_mpi *X)
+{
+    const unsigned char *b = (const unsigned char *)X->p;
+    size_t i, j, c;
+    mbedtls_mpi_uint lo, hi;
+
+    /* Byte block i is limb n-1-i: swap the blocks pairwise, each read as a
+     * big-endian number before either is written. */
+    for (i = 0; i < (X->n + 1) / 2; i++) {
+        j = X->n - 1 - i;
+        lo = 0;
+        hi = 0;
+        for (c = 0; c < sizeof(mbedtls_mpi_uint); c++) {
+            lo = (lo << 8) | b[j * sizeof(mbedtls_mpi_uint) + c];
+            hi = (hi << 8) | b[i * sizeof(mbedtls_mpi_uint) + c];
+        }
+        X->p[i] = lo;
+        X->p[j] = hi;
+    }
+}
+
+/*
+ * RSA: CKA_MODULUS is read from the token straight into the limbs of the
+ * pool entry's N (right-aligned, as big-endian bytes) and turned into its
+ * value there, so no buffer of modulus size (RSA-4096: 512 bytes) exists
+ * besides N itself; CKA_PUBLIC_EXPONENT goes through a small one.
+ */
+HSMC_NOINLINE static hsmc_err_t hsmc_pk_load_rsa(hsmc_t *h, const hsmc_key_t *key,
+                                                 mbedtls_rsa_context *rsa)
+{
+    uint8_t e[16]; /* as hsmc_key_export_pub: 65537 is 3 bytes */
+    size_t el = 0, nl = 0, got = 0, limbs;
+    hsmc_err_t err;
+    int ret;
+
+    err = hsmc__key_pub_attr(h, key, CKA_PUBLIC_EXPONENT, "CKA_PUBLIC_EXPONENT", e, sizeof e,
+                             &el);
+    if (err == HSMC_OK)
+        err = hsmc__key_pub_attr(h, key, CKA_MODULUS, "CKA_MODULUS", NULL, 0, &nl);
+    if (err != HSMC_OK && err != HSMC_ERR_BUFFER)
+        return err;
+    if (err != HSMC_OK || el == 0 || nl == 0 || nl > HSMC_X509_RSA_MAX_BITS / 8 + 1)
+        goto unsupported; /* RSA-4096 (a leading zero byte allowed) at most */
+    limbs = (nl + sizeof(mbedtls_mpi_uint) - 1) / sizeof(mbedtls_mpi_uint);
+    mbedtls_mpi_free(&rsa->N); /* a valid empty number: mbedtls_rsa_init leaves the sign 0 */
+    ret = mbedtls_mpi_grow(&rsa->N, limbs); /* zeroed: the bytes before the modulus stay 0 */
+    if (ret == 0) {
+        err = hsmc__key_pub_attr(h, key, CKA_MODULUS, "CKA_MODULUS",
+                                 (uint8_t *)rsa->N.p + (limbs * sizeof(mbedtls_mpi_uint) - nl),
+                                 nl, &got);
+        if (err != HSMC_OK)
+            return err;
+        if (got != nl) /* a token changing its mind between the two reads */
+            ret = MBEDTLS_ERR_RSA_BAD_INPUT_DATA;
+    }
+    if (ret == 0) {
+        hsmc_mpi_from_be(&rsa->N);
+        if (mbedtls_mpi_bitlen(&rsa->N) > HSMC_X509_RSA_MAX_BITS)
+            goto unsupported;
+        ret = mbedtls_mpi_read_binary(&rsa->E, e, el);
+    }
+    if (ret == 0) {
+        rsa->len = mbedtls_mpi_size(&rsa->N); /* what mbedtls_rsa_import sets */
+        ret = mbedtls_rsa_complete(rsa);
+    }
+    if (ret == 0)
+        ret = mbedtls_rsa_check_pubkey(rsa);
     if (ret != 0)
-        return hsmc__fail(h,
-                          ret == MBEDTLS_ERR_PK_UNKNOWN_NAMED_CURVE ||
-                                  ret == MBEDTLS_ERR_ECP_FEATURE_UNAVAILABLE
-                              ? HSMC_ERR_UNSUPPORTED
-                              : HSMC_ERR_FORMAT,
-                          CKR_OK, "%s: mbedTLS cannot use the public key of '%s' (-0x%04X)", fn,
-                          key->priv.label, (unsigned)-ret);
+        return hsmc__fail(h, ret == MBEDTLS_ERR_MPI_ALLOC_FAILED ? HSMC_ERR_LIMIT
+                                                                  : HSMC_ERR_FORMAT,
+                          CKR_OK, "%s: the public key of '%s' is not usable (-0x%04X)",
+                          hsmc_pk_fn, key->priv.label, (unsigned)-ret);
     return HSMC_OK;
+unsupported:
+    return hsmc__fail(h, HSMC_ERR_UNSUPPORTED, CKR_OK,
+                      "%s: the public key of '%s' (%u-byte modulus, %u-byte exponent) is not "
+                      "an RSA key hsmc binds (up to RSA-%u)",
+                      hsmc_pk_fn, key->priv.label, (unsigned)nl, (unsigned)el,
+                      HSMC_X509_RSA_MAX_BITS);
 }
 
 hsmc_err_t hsmc_pk_bind(hsmc_t *h, const hsmc_key_t *key, mbedtls_pk_context *pk)
 {
-    static const char fn[] = "hsmc_pk_bind";
-    mbedtls_pk_context tmp;
-    mbedtls_pk_type_t want;
     hsmc_pk_slot_t *s;
     hsmc_err_t err;
-    int ret;
+    int ret, is_rsa;
 
     if (h == NULL)
         return HSMC_ERR_ARG;
     if (pk == NULL)
-        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: pk is NULL", fn);
+        return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK, "%s: pk is NULL", hsmc_pk_fn);
     if (pk->pk_info != NULL)
         return hsmc__fail(h, HSMC_ERR_ARG, CKR_OK,
-                          "%s: pk is already set up (mbedtls_pk_init it, or unbind it first)", fn);
-    err = hsmc__x509_key_check(h, fn, key);
+                          "%s: pk is already set up (mbedtls_pk_init it, or unbind it first)",
+                          hsmc_pk_fn);
+    err = hsmc__x509_key_check(h, hsmc_pk_fn, key);
     if (err != HSMC_OK)
         return err;
-    want = key->priv.key_type == CKK_RSA ? MBEDTLS_PK_RSA : MBEDTLS_PK_ECKEY;
+    is_rsa = key->priv.key_type == CKK_RSA;
+    if (key->has_pub && key->pub.key_type != key->priv.key_type)
+        return hsmc__fail(h, HSMC_ERR_FORMAT, CKR_OK,
+                          "%s: the token's public key of '%s' is %s, the private key %s",
+                          hsmc_pk_fn, key->priv.label, hsmc_key_type_name(key->pub.key_type),
+                          hsmc_key_type_name(key->priv.key_type));
 
-    mbedtls_pk_init(&tmp);
-    err = hsmc_pk_load(h, key, &tmp);
-    if (err == HSMC_OK && mbedtls_pk_get_type(&tmp) != want)
-        err = hsmc__fail(h, HSMC_ERR_FORMAT, CKR_OK,
-                         "%s: the token's public key of '%s' is %s, the private key %s", fn,
-                         key->priv.label, mbedtls_pk_get_name(&tmp),
-                         hsmc_key_type_name(key->priv.key_type));
-    if (err == HSMC_OK) {
-        ret = mbedtls_pk_setup(pk, want == MBEDTLS_PK_RSA ? &hsmc_pkw_rsa_info : &hsmc_pkw_ec_info);
-        if (ret == MBEDTLS_ERR_PK_ALLOC_FAILED)
-            err = hsmc__fail(h, HSMC_ERR_LIMIT, CKR_OK,
-                             "%s: all %u bound-key contexts are in use (HSMC_X509_PK_POOL); "
-                             "unbind one first",
-                             fn, (unsigned)HSMC_X509_PK_POOL);
-        else if (ret != 0)
-            err = hsmc__fail(h, HSMC_ERR_INTERNAL, CKR_OK, "%s: mbedtls_pk_setup: -0x%04X", fn,
-                             (unsigned)-ret);
+    /* The pool entry first: the public key is read into it. */
+    ret = mbedtls_pk_setup(pk, is_rsa ? &hsmc_pkw_rsa_info : &hsmc_pkw_ec_info);
+    if (ret == MBEDTLS_ERR_PK_ALLOC_FAILED)
+        return hsmc__fail(h, HSMC_ERR_LIMIT, CKR_OK,
+                          "%s: all %u bound-key contexts are in use (HSMC_X509_PK_POOL); "
+                          "unbind one first",
+                          hsmc_pk_fn, (unsigned)HSMC_X509_PK_POOL);
+    if (ret != 0)
+        return hsmc__fail(h, HSMC_ERR_INTERNAL, CKR_OK, "%s: mbedtls_pk_setup: -0x%04X",
+                          hsmc_pk_fn, (unsigned)-ret);
+    s = (hsmc_pk_slot_t *)pk->pk_ctx;
+    err = is_rsa ? hsmc_pk_load_rsa(h, key, &s->k.rsa) : hsmc_pk_load_ec(h, key, &s->k.ec);
+    if (err != HSMC_OK) {
+        mbedtls_pk_free(pk); /* returns the entry */
+        return err;
     }
-    if (err == HSMC_OK) {
-        s = (hsmc_pk_slot_t *)pk->pk_ctx;
-        ret = hsmc_pk_copy_public(s, &tmp);
-        if (ret != 0) {
-            mbedtls_pk_free(pk);
-            err = hsmc__fail(h, ret == MBEDTLS_ERR_MPI_ALLOC_FAILED ? HSMC_ERR_LIMIT
-                                                                     : HSMC_ERR_FORMAT,
-                             CKR_OK, "%s: the public key of '%s' is not usable (-0x%04X)", fn,
-                             key->priv.label, (unsigned)-ret);
-        } else {
-            s->h = h;
-            s->key = *key;
-        }
-    }
-    mbedtls_pk_free(&tmp);
-    return err;
+    s->h = h;
+    s->key = *key;
+    return HSMC_OK;
 }
 
 void hsmc_pk_unbind(mbedtls_pk_context *pk)

@@ -3,7 +3,7 @@
 # Cortex-M4 (arm-none-eabi, newlib headers) and, when a C library for it is
 # installed, for RV32IMAC. Prints code/data/bss per object, the largest
 # stack frame per object (-fstack-usage), and fails on any warning or on a
-# reference to a heap allocator.
+# reference to a heap allocator or on a stack frame over the budget.
 set -eEuo pipefail
 
 SRC=${HSMC_TEST_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -13,9 +13,18 @@ trap 'echo "FAIL: test_cortex_m4 (line $LINENO)"' ERR
 
 die() { echo "FAIL: test_cortex_m4: $*"; exit 1; }
 
-# Frames above this are flagged (DESIGN.md: nothing over ~256 bytes on the
-# stack in core/port). Reported, not fatal: the budget is a review aid.
+# A frame above this fails the test (DESIGN.md: nothing over ~256 bytes on
+# the stack), on every target built, in every function (not only the
+# largest frame of an object, which is what the table shows).
 STACK_BUDGET=${HSMC_STACK_BUDGET:-256}
+# function=bytes: the frames allowed over the budget, and up to what.
+#   hsmc_probe_rsa_ops: the probe's one RSA signature/ciphertext buffer,
+#   HSMC_PROBE_RSA_BITS / 8 = 256 bytes at the default RSA-2048, which the
+#   token writes in one piece and no caller buffer can hold; plus saved
+#   registers and alignment.
+#   hsmc_imp_private: the RSA private-key import template (21 attributes,
+#   252 bytes on 32-bit targets), which C_CreateObject takes in one piece.
+STACK_ALLOW=${HSMC_STACK_ALLOW:-hsmc_probe_rsa_ops=272 hsmc_imp_private=288}
 ALLOCATORS='malloc|calloc|realloc|free|strdup|strndup|__strdup|__strndup|reallocarray|aligned_alloc|posix_memalign|memalign|valloc|pvalloc'
 
 shopt -s nullglob
@@ -62,7 +71,7 @@ COMMON=(-Os -std=c99 -ffunction-sections -fdata-sections -Wall -Wextra -pedantic
 cross() {
   local label=$1 cc=$2 size=$3 nm=$4; shift 4
   local out="$TMP/$label" src obj su frame bad
-  local tt=0 td=0 tb=0 text data bss over=0 bytes
+  local tt=0 td=0 tb=0 text data bss bytes overs
   mkdir -p "$out"
   for src in "${SOURCES[@]}"; do
     obj="$out/$(basename "$src" .c).o"
@@ -80,12 +89,22 @@ cross() {
     bytes=${frame%% B*}
     if [ -n "$frame" ] && [ "$bytes" -gt "$STACK_BUDGET" ]; then
       frame="$frame  <-- over $STACK_BUDGET B"
-      over=$((over + 1))
     fi
     printf '%-26s %8d %8d %8d  %s\n' "$(basename "$obj")" "$text" "$data" "$bss" "${frame:-none}"
   done
   printf '%-26s %8d %8d %8d\n' "total ($label)" "$tt" "$td" "$tb"
-  [ $over -eq 0 ] || echo "NOTE: $label: $over objects have a frame over the ${STACK_BUDGET}-byte stack budget"
+  # Every frame of every object against the budget and the allowances.
+  overs=$(cat "$out"/*.su | awk -F'\t' -v budget="$STACK_BUDGET" -v allow="$STACK_ALLOW" '
+    BEGIN { n = split(allow, a, /[ ,]+/)
+            for (i = 1; i <= n; i++) if (split(a[i], kv, "=") == 2) max[kv[1]] = kv[2] + 0 }
+    $2 + 0 > budget {
+      m = split($1, p, ":"); fn = p[m]; base = fn; sub(/\..*/, "", base)
+      if (!(base in max) || $2 + 0 > max[base])
+        printf "  %s B in %s (%s:%s)\n", $2, fn, p[m - 3], p[m - 2]
+    }')
+  [ -z "$overs" ] ||
+    die "$label: frames over the ${STACK_BUDGET}-byte stack budget (STACK_ALLOW: $STACK_ALLOW):"$'\n'"$overs"
+  echo "$label: no frame over ${STACK_BUDGET} bytes (allowed: $STACK_ALLOW)"
   bad=$("$nm" -A -u "$out"/*.o | awk '{print $NF, $1}' |
         grep -E "^($ALLOCATORS) " || true)
   [ -z "$bad" ] || die "$label: objects reference a heap allocator:"$'\n'"$bad"
