@@ -99,18 +99,6 @@ static void fill_record(hsmc_audit_record_t *r, int i)
         r->ceremony = hsmc_audit_text("line-7 bring-up 2024-01");
 }
 
-static int write_file(const char *path, const uint8_t *p, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return -1;
-    if (n > 0 && fwrite(p, 1, n, f) != n) {
-        fclose(f);
-        return -1;
-    }
-    return fclose(f);
-}
-
 /* Verify p[0..n) through a window of HSMC_AUDIT_RECORD_MAX bytes, as a
  * reader of a big file would; result in *v (initialised by the caller). */
 static hsmc_err_t verify_windowed(hsmc_audit_verify_t *v, const uint8_t *p, size_t n)
@@ -257,7 +245,7 @@ static void test_setup(void)
               HSMC_OK);
     CHECK_ERR(hsmc_key_export_pub(&H, &K_AUDIT, SPKI, sizeof SPKI, &SPKI_LEN), HSMC_OK);
     snprintf(SPKI_PATH, sizeof SPKI_PATH, "%s/audit-spki.der", DIR_);
-    REQUIRE(write_file(SPKI_PATH, SPKI, SPKI_LEN) == 0);
+    REQUIRE(hsmc_test_write_file(SPKI_PATH, SPKI, SPKI_LEN));
 }
 
 static double now_s(void)
@@ -709,7 +697,7 @@ static void test_python_agrees(void)
                                src, SPKI_PATH);
         for (i = start; i < end; i++) {
             snprintf(path, sizeof path, "%s/audit-cases/%05lu.cbor", DIR_, (unsigned long)i);
-            REQUIRE(write_file(path, CASES[i].data, CASES[i].len) == 0);
+            REQUIRE(hsmc_test_write_file(path, CASES[i].data, CASES[i].len));
             off += (size_t)snprintf(cmd + off, cmdcap - off, " %s", path);
         }
         p = popen(cmd, "r");

@@ -13,59 +13,26 @@
 #include <unistd.h>
 
 #include "hsmc_test.h"
+#include "fault/hsmc_fault.h"
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static char tmp_path[512];
 
 /* Write `content` to a fresh file in the test dir; returns its path. */
 static const char *write_file(const char *name, const char *content)
 {
-    FILE *f;
-    snprintf(tmp_path, sizeof tmp_path, "%s/%s", hsmc_test_env("HSMC_TEST_DIR"), name);
-    f = fopen(tmp_path, "w");
-    if (f == NULL) {
-        perror(tmp_path);
-        exit(2);
-    }
-    fputs(content, f);
-    fclose(f);
-    return tmp_path;
+    hsmc_test_write_bin(name, content, strlen(content));
+    return hsmc_test_path(name);
 }
 
 /* Fault proxy control, reached through the handle hsmc's dlopen shares. */
-typedef void (*fault_set_fn)(const char *, CK_RV, unsigned, unsigned);
-typedef unsigned long (*fault_calls_fn)(const char *);
-typedef void (*fault_void_fn)(void);
-typedef void (*fault_flags_fn)(CK_FLAGS, CK_FLAGS);
-static void *fault_lib;
-static fault_set_fn fault_set;
-static fault_calls_fn fault_calls;
-static fault_void_fn fault_clear, fault_reset_counts;
-static fault_flags_fn fault_token_flags;
-
-static int fault_load(void)
-{
-    const char *path = getenv("HSMC_TEST_FAULT_MODULE");
-    if (path == NULL || path[0] == '\0')
-        return 0;
-    fault_lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (fault_lib == NULL)
-        return 0;
-    *(void **)&fault_set = dlsym(fault_lib, "hsmc_fault_set");
-    *(void **)&fault_calls = dlsym(fault_lib, "hsmc_fault_calls");
-    *(void **)&fault_clear = dlsym(fault_lib, "hsmc_fault_clear");
-    *(void **)&fault_reset_counts = dlsym(fault_lib, "hsmc_fault_reset_counts");
-    *(void **)&fault_token_flags = dlsym(fault_lib, "hsmc_fault_token_flags");
-    return fault_set && fault_calls && fault_clear && fault_reset_counts && fault_token_flags;
-}
+static hsmc_fault_api_t fault;
 
 static void fault_cfg(hsmc_cfg_t *cfg, const char *label)
 {
     hsmc_test_cfg(cfg, label);
     cfg->module_path = hsmc_test_env("HSMC_TEST_FAULT_MODULE");
-    fault_clear();
-    fault_reset_counts();
+    fault.clear();
+    fault.reset_counts();
 }
 
 /* The raw module, for doing things behind hsmc's back. */
@@ -80,38 +47,6 @@ static CK_FUNCTION_LIST_PTR raw_module(void **lib)
     if (get == NULL || get(&fl) != CKR_OK)
         return NULL;
     return fl;
-}
-
-/* Create a token object with `label`: a data object, or (with an id, which
- * data objects cannot have) a generic secret key. Through hsmc's module. */
-static CK_RV make_data_object(hsmc_t *h, const char *label, const uint8_t *id, size_t id_len)
-{
-    static uint8_t value[16];
-    CK_OBJECT_CLASS cls = CKO_DATA;
-    CK_KEY_TYPE kt = CKK_GENERIC_SECRET;
-    CK_BBOOL yes = CK_TRUE;
-    CK_ATTRIBUTE t[6];
-    CK_OBJECT_HANDLE o;
-    hsmc_sess_t s;
-    CK_RV rv;
-    CK_ULONG n = 3;
-
-    t[0].type = CKA_CLASS; t[0].pValue = &cls; t[0].ulValueLen = sizeof cls;
-    t[1].type = CKA_TOKEN; t[1].pValue = &yes; t[1].ulValueLen = sizeof yes;
-    t[2].type = CKA_LABEL; t[2].pValue = (void *)label; t[2].ulValueLen = strlen(label);
-    if (id != NULL) {
-        cls = CKO_SECRET_KEY;
-        t[3].type = CKA_ID; t[3].pValue = (void *)id; t[3].ulValueLen = id_len;
-        t[4].type = CKA_KEY_TYPE; t[4].pValue = &kt; t[4].ulValueLen = sizeof kt;
-        t[5].type = CKA_VALUE; t[5].pValue = value; t[5].ulValueLen = sizeof value;
-        n = 6;
-    }
-    memset(&s, 0, sizeof s);
-    if (hsmc_session_begin(h, &s) != HSMC_OK)
-        return CKR_GENERAL_ERROR;
-    rv = hsmc_functions(h)->C_CreateObject(s.handle, t, n, &o);
-    (void)hsmc_session_end(&s, rv, "C_CreateObject");
-    return rv;
 }
 
 /* ---- module loading ------------------------------------------------------ */
@@ -261,13 +196,13 @@ static void test_wrong_pin_tried_once(void)
     CHECK(hsmc_last_rv(&h) == CKR_PIN_INCORRECT);
     CHECK(strstr(hsmc_detail(&h), "CKR_PIN_INCORRECT") != NULL);
     CHECK(strstr(hsmc_detail(&h), "9999") == NULL);
-    CHECK(fault_calls("C_Login") == 1);
+    CHECK(fault.calls("C_Login") == 1);
     /* Nothing was left open, and the right PIN works afterwards. */
     CHECK(hsmc_functions(&h) == NULL);
-    fault_reset_counts();
+    fault.reset_counts();
     fault_cfg(&cfg, "test");
     CHECK_ERR(hsmc_open(&h, &cfg), HSMC_OK);
-    CHECK(fault_calls("C_Login") == 1);
+    CHECK(fault.calls("C_Login") == 1);
     REQUIRE(hsmc_slot(&h, &slot) == HSMC_OK);
     REQUIRE(hsmc_token_info(&h, slot, &ti) == HSMC_OK);
     CHECK(!(ti.flags & (CKF_USER_PIN_LOCKED | CKF_USER_PIN_FINAL_TRY)));
@@ -286,11 +221,11 @@ static void test_pin_sources(void)
     cfg.pin.arg = write_file("empty-pin", "");
     CHECK_ERR(hsmc_open(&h, &cfg), HSMC_ERR_PIN_SOURCE);
     CHECK(strstr(hsmc_detail(&h), "empty") != NULL);
-    CHECK(fault_calls("C_Login") == 0);
+    CHECK(fault.calls("C_Login") == 0);
     fault_cfg(&cfg, "test");
     cfg.pin.arg = "/nonexistent/pin";
     CHECK_ERR(hsmc_open(&h, &cfg), HSMC_ERR_PIN_SOURCE);
-    CHECK(fault_calls("C_Login") == 0);
+    CHECK(fault.calls("C_Login") == 0);
     /* Environment variable. */
     setenv("HSMC_TEST_PIN_VAR", "1234", 1);
     hsmc_test_cfg(&cfg, "test");
@@ -370,13 +305,13 @@ static void test_login_refused_by_flags(void)
     hsmc_init(&h);
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         fault_cfg(&cfg, "test");
-        fault_token_flags(cases[i].flag, 0);
+        fault.token_flags(cases[i].flag, 0);
         CHECK_ERR(hsmc_open(&h, &cfg), cases[i].err);
-        CHECK(fault_calls("C_Login") == 0); /* never even tried */
+        CHECK(fault.calls("C_Login") == 0); /* never even tried */
         CHECK(hsmc_functions(&h) == NULL);
     }
-    fault_token_flags(0, 0);
-    fault_clear();
+    fault.token_flags(0, 0);
+    fault.clear();
 }
 
 /* ---- module sharing ------------------------------------------------------- */
@@ -465,7 +400,7 @@ static void test_threads(void)
     hsmc_test_cfg(&cfg, "test2");
     hsmc_init(&h);
     REQUIRE(hsmc_open(&h, &cfg) == HSMC_OK);
-    REQUIRE(make_data_object(&h, "shared-object", NULL, 0) == CKR_OK);
+    REQUIRE(hsmc_test_make_data_object(&h, "shared-object", NULL, 0) == CKR_OK);
     for (i = 0; i < THREADS; i++)
         REQUIRE(pthread_create(&t[i], NULL, thread_main, &h) == 0);
     for (i = 0; i < THREADS; i++) {
@@ -489,7 +424,7 @@ static void test_fork(void)
     hsmc_test_cfg(&cfg, "test");
     hsmc_init(&h);
     REQUIRE(hsmc_open(&h, &cfg) == HSMC_OK);
-    REQUIRE(make_data_object(&h, "fork-object", NULL, 0) == CKR_OK);
+    REQUIRE(hsmc_test_make_data_object(&h, "fork-object", NULL, 0) == CKR_OK);
     memset(&q, 0, sizeof q);
     q.label = "fork-object";
     fflush(NULL);
@@ -497,8 +432,9 @@ static void test_fork(void)
     REQUIRE(pid >= 0);
     if (pid == 0) {
         /* The child keeps using the parent's context. */
-        int ok = hsmc_random(&h, rnd, sizeof rnd) == HSMC_OK && hsmc_find(&h, &q, &obj) == HSMC_OK &&
-                 make_data_object(&h, "child-object", NULL, 0) == CKR_OK;
+        int ok = hsmc_random(&h, rnd, sizeof rnd) == HSMC_OK &&
+                 hsmc_find(&h, &q, &obj) == HSMC_OK &&
+                 hsmc_test_make_data_object(&h, "child-object", NULL, 0) == CKR_OK;
         if (!ok)
             fprintf(stderr, "child: %s: %s\n", hsmc_err_name(hsmc_last_err(&h)), hsmc_detail(&h));
         hsmc_close(&h);
@@ -582,43 +518,43 @@ static void test_recover_injected(void)
     fault_cfg(&cfg, "test");
     hsmc_init(&h);
     REQUIRE(hsmc_open(&h, &cfg) == HSMC_OK);
-    REQUIRE(make_data_object(&h, "recover-object", NULL, 0) == CKR_OK);
+    REQUIRE(hsmc_test_make_data_object(&h, "recover-object", NULL, 0) == CKR_OK);
     memset(&q, 0, sizeof q);
     q.label = "recover-object";
     REQUIRE(hsmc_find(&h, &q, &obj) == HSMC_OK);
 
     /* Device removed once: reopen, log in again, carry on. */
-    fault_reset_counts();
-    fault_set("C_GenerateRandom", CKR_DEVICE_REMOVED, 0, 1);
+    fault.reset_counts();
+    fault.set("C_GenerateRandom", CKR_DEVICE_REMOVED, 0, 1);
     CHECK_ERR(hsmc_random(&h, rnd, sizeof rnd), HSMC_OK);
     CHECK(hsmc_recoveries(&h) == 1);
-    CHECK(fault_calls("C_Login") == 1);
+    CHECK(fault.calls("C_Login") == 1);
     /* The object handle belongs to the old generation: refresh finds it again. */
     CHECK(obj.generation != h.generation);
     CHECK_ERR(hsmc_obj_refresh(&h, &obj), HSMC_OK);
     CHECK(obj.generation == h.generation);
 
     /* Logged out behind our back. */
-    fault_set("C_GenerateRandom", CKR_USER_NOT_LOGGED_IN, 0, 1);
+    fault.set("C_GenerateRandom", CKR_USER_NOT_LOGGED_IN, 0, 1);
     CHECK_ERR(hsmc_random(&h, rnd, sizeof rnd), HSMC_OK);
     CHECK(hsmc_recoveries(&h) == 2);
 
     /* Lost for good: bounded retries, then a clear error. */
-    fault_reset_counts();
-    fault_set("C_GenerateRandom", CKR_SESSION_HANDLE_INVALID, 0, 0);
+    fault.reset_counts();
+    fault.set("C_GenerateRandom", CKR_SESSION_HANDLE_INVALID, 0, 0);
     CHECK_ERR(hsmc_random(&h, rnd, sizeof rnd), HSMC_ERR_RECOVERY);
-    CHECK(fault_calls("C_GenerateRandom") == 1u + HSMC_RECOVER_RETRIES);
+    CHECK(fault.calls("C_GenerateRandom") == 1u + HSMC_RECOVER_RETRIES);
     CHECK(strstr(hsmc_detail(&h), "CKR_SESSION_HANDLE_INVALID") != NULL);
-    fault_clear();
+    fault.clear();
     CHECK_ERR(hsmc_random(&h, rnd, sizeof rnd), HSMC_OK);
 
     /* Other errors are reported, not retried. */
-    fault_reset_counts();
-    fault_set("C_GenerateRandom", CKR_DEVICE_ERROR, 0, 1);
+    fault.reset_counts();
+    fault.set("C_GenerateRandom", CKR_DEVICE_ERROR, 0, 1);
     CHECK_ERR(hsmc_random(&h, rnd, sizeof rnd), HSMC_ERR_TOKEN);
     CHECK(hsmc_last_rv(&h) == CKR_DEVICE_ERROR);
-    CHECK(fault_calls("C_GenerateRandom") == 1);
-    fault_clear();
+    CHECK(fault.calls("C_GenerateRandom") == 1);
+    fault.clear();
     hsmc_close(&h);
 }
 
@@ -630,7 +566,7 @@ static void test_module_via_get_interface(void)
     hsmc_init(&h);
     CHECK_ERR(hsmc_open(&h, &cfg), HSMC_OK);
     hsmc_close(&h);
-    CHECK(fault_calls("C_GetInterface") >= 1);
+    CHECK(fault.calls("C_GetInterface") >= 1);
 }
 
 /* ---- objects -------------------------------------------------------------- */
@@ -663,8 +599,8 @@ static void test_objects(void)
     hsmc_test_cfg(&cfg, "test2");
     hsmc_init(&h);
     REQUIRE(hsmc_open(&h, &cfg) == HSMC_OK);
-    REQUIRE(make_data_object(&h, "twin", id1, sizeof id1) == CKR_OK);
-    REQUIRE(make_data_object(&h, "twin", id2, sizeof id2) == CKR_OK);
+    REQUIRE(hsmc_test_make_data_object(&h, "twin", id1, sizeof id1) == CKR_OK);
+    REQUIRE(hsmc_test_make_data_object(&h, "twin", id2, sizeof id2) == CKR_OK);
     memset(&q, 0, sizeof q);
     q.label = "twin";
     CHECK_ERR(hsmc_find(&h, &q, &obj), HSMC_ERR_OBJECT_AMBIGUOUS);
@@ -692,7 +628,7 @@ static void test_objects(void)
     CHECK_ERR(hsmc_list(&h, NULL, count_cb, &base, NULL), HSMC_OK);
     for (i = 0; i < 2 * HSMC_MAX_OBJECTS + 3; i++) {
         snprintf(label, sizeof label, "bulk-%02d", i);
-        REQUIRE(make_data_object(&h, label, NULL, 0) == CKR_OK);
+        REQUIRE(hsmc_test_make_data_object(&h, label, NULL, 0) == CKR_OK);
     }
     CHECK_ERR(hsmc_list(&h, NULL, count_cb, &seen, &count), HSMC_OK);
     CHECK(seen == base + 2 * HSMC_MAX_OBJECTS + 3);
@@ -759,7 +695,7 @@ static void test_arguments(void)
 
 int main(void)
 {
-    if (!fault_load()) {
+    if (hsmc_test_fault_load(&fault) == NULL) {
         fprintf(stderr, "fault proxy not available (HSMC_TEST_FAULT_MODULE)\n");
         return 2;
     }

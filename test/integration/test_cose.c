@@ -20,7 +20,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stdint.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hsmc_test.h"
@@ -54,61 +53,10 @@ static hsmc_view_t V(const void *p, size_t n)
 
 static const hsmc_view_t NONE = {NULL, 0};
 
-static char *hexs(const uint8_t *b, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    char *s = malloc(2 * n + 2);
-    size_t i;
-    if (s == NULL)
-        exit(2);
-    if (n == 0) {
-        strcpy(s, "-");
-        return s;
-    }
-    for (i = 0; i < n; i++) {
-        s[2 * i] = d[b[i] >> 4];
-        s[2 * i + 1] = d[b[i] & 15];
-    }
-    s[2 * n] = '\0';
-    return s;
-}
-
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    unsigned v;
-    while (s[0] && s[1] && s[0] != '\n' && n < cap) {
-        if (sscanf(s, "%2x", &v) != 1)
-            break;
-        out[n++] = (uint8_t)v;
-        s += 2;
-    }
-    return n;
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", hsmc_test_env("HSMC_TEST_DIR"), name);
-    return buf[k];
-}
-
-static void write_bin(const char *name, const uint8_t *b, size_t n)
-{
-    FILE *f = fopen(tpath(name), "wb");
-    if (f == NULL || (n > 0 && fwrite(b, 1, n, f) != n)) {
-        perror(name);
-        exit(2);
-    }
-    fclose(f);
-}
-
 /* Whole file into a malloc'ed buffer; *n its size. */
 static uint8_t *read_bin(const char *name, size_t *n)
 {
-    FILE *f = fopen(tpath(name), "rb");
+    FILE *f = fopen(hsmc_test_path(name), "rb");
     uint8_t *b;
     long sz;
     if (f == NULL || fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0) {
@@ -131,35 +79,18 @@ static int py_quiet; /* a failure is expected: do not print it */
 static int py(char *line, size_t cap, const char *fmt, ...)
 {
     char args[4096], cmd[4600];
-    FILE *p;
     va_list ap;
-    int ok = -1;
+    int ok;
 
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/test/tools/cose_check.py %s",
              hsmc_test_env("HSMC_TEST_SOURCE_DIR"), args);
-    line[0] = '\0';
-    p = popen(cmd, "r");
-    if (p == NULL)
-        return -1;
-    if (fgets(line, (int)cap, p) != NULL) {
-        line[strcspn(line, "\n")] = '\0';
-        ok = strncmp(line, "FAIL", 4) == 0 ? -1 : 0;
-    }
-    if (pclose(p) != 0)
-        ok = -1;
+    ok = hsmc_test_cmd_line(cmd, line, cap);
     if (ok != 0 && !py_quiet)
         fprintf(stderr, "  cose_check.py %s\n    -> %s\n", args, line);
     return ok;
-}
-
-static void fill(uint8_t *b, size_t n, unsigned seed)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        b[i] = (uint8_t)(seed * 131u + i * 7u + (i >> 8) + (i >> 16));
 }
 
 static int all_zero(const uint8_t *b, size_t n)
@@ -176,25 +107,10 @@ static hsmc_err_t import_key(const char *label, hsmc_key_alg_t alg, unsigned usa
 {
     hsmc_key_spec_t spec;
     hsmc_err_t err;
-    memset(&spec, 0, sizeof spec);
-    spec.alg = alg;
-    spec.usage = usage;
+    spec = hsmc_test_spec(alg, usage);
     err = hsmc_key_import(&H, label, &spec, data, len, k);
     if (err != HSMC_OK)
         fprintf(stderr, "import %s: %s: %s\n", label, hsmc_err_name(err), hsmc_detail(&H));
-    return err;
-}
-
-static hsmc_err_t gen_key(const char *label, hsmc_key_alg_t alg, unsigned usage, hsmc_key_t *k)
-{
-    hsmc_key_spec_t spec;
-    hsmc_err_t err;
-    memset(&spec, 0, sizeof spec);
-    spec.alg = alg;
-    spec.usage = usage;
-    err = hsmc_key_generate(&H, label, &spec, k);
-    if (err != HSMC_OK && !(alg == HSMC_ALG_ED25519 && err == HSMC_ERR_UNSUPPORTED))
-        fprintf(stderr, "generate %s: %s: %s\n", label, hsmc_err_name(err), hsmc_detail(&H));
     return err;
 }
 
@@ -209,7 +125,8 @@ static hsmc_err_t py_key(const char *kind, const char *label, hsmc_key_alg_t alg
     snprintf(pem, sizeof pem, "%s.pem", label);
     snprintf(der, sizeof der, "%s.p8", label);
     snprintf(spki, sizeof spki, "%s.spki", label);
-    if (py(line, sizeof line, "mkkey %s %s %s %s", kind, tpath(pem), tpath(der), tpath(spki)) != 0)
+    if (py(line, sizeof line, "mkkey %s %s %s %s", kind, hsmc_test_path(pem), hsmc_test_path(der),
+           hsmc_test_path(spki)) != 0)
         return HSMC_ERR_IO;
     b = read_bin(der, &n);
     err = import_key(label, alg, usage, b, n, k);
@@ -225,7 +142,7 @@ static int export_spki(const hsmc_key_t *k, const char *name, uint8_t *der, size
         fprintf(stderr, "export %s: %s\n", k->priv.label, hsmc_detail(&H));
         return -1;
     }
-    write_bin(name, der, *len);
+    hsmc_test_write_bin(name, der, *len);
     return 0;
 }
 
@@ -269,22 +186,24 @@ static void test_setup(void)
     CHECK_ERR(import_key("e0-256", HSMC_ALG_AES256, HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT,
                          AES256_BYTES, sizeof AES256_BYTES, &K_AES256),
               HSMC_OK);
-    CHECK_ERR(gen_key("e0-other", HSMC_ALG_AES256, HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT,
-                      &K_AES_OTHER),
+    CHECK_ERR(hsmc_test_gen(&H, "e0-other", HSMC_ALG_AES256, HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT,
+                            &K_AES_OTHER),
               HSMC_OK);
     CHECK_ERR(import_key("kek-v0001", HSMC_ALG_AES256, HSMC_USE_WRAP | HSMC_USE_UNWRAP,
                          KEK_BYTES, sizeof KEK_BYTES, &K_KEK),
               HSMC_OK);
-    CHECK_ERR(gen_key("kek2", HSMC_ALG_AES256, HSMC_USE_WRAP | HSMC_USE_UNWRAP, &K_KEK2), HSMC_OK);
-    CHECK_ERR(gen_key("rsa-enc", HSMC_ALG_RSA2048, HSMC_USE_DECRYPT | HSMC_USE_UNWRAP, &K_RSA),
+    CHECK_ERR(hsmc_test_gen(&H, "kek2", HSMC_ALG_AES256, HSMC_USE_WRAP | HSMC_USE_UNWRAP, &K_KEK2),
               HSMC_OK);
+    CHECK_ERR(
+        hsmc_test_gen(&H, "rsa-enc", HSMC_ALG_RSA2048, HSMC_USE_DECRYPT | HSMC_USE_UNWRAP, &K_RSA),
+        HSMC_OK);
     CHECK_ERR(py_key("rsa2048", "rsa-sw", HSMC_ALG_RSA2048, HSMC_USE_DECRYPT | HSMC_USE_UNWRAP,
                      &K_RSA_SW),
               HSMC_OK);
-    CHECK_ERR(gen_key("sig-p256", HSMC_ALG_P256, HSMC_USE_SIGN, &K_P256), HSMC_OK);
-    CHECK_ERR(gen_key("sig-p384", HSMC_ALG_P384, HSMC_USE_SIGN, &K_P384), HSMC_OK);
-    CHECK_ERR(gen_key("sig-rsa", HSMC_ALG_RSA2048, HSMC_USE_SIGN, &K_RSASIG), HSMC_OK);
-    have_ed = gen_key("sig-ed", HSMC_ALG_ED25519, HSMC_USE_SIGN, &K_ED) == HSMC_OK;
+    CHECK_ERR(hsmc_test_gen(&H, "sig-p256", HSMC_ALG_P256, HSMC_USE_SIGN, &K_P256), HSMC_OK);
+    CHECK_ERR(hsmc_test_gen(&H, "sig-p384", HSMC_ALG_P384, HSMC_USE_SIGN, &K_P384), HSMC_OK);
+    CHECK_ERR(hsmc_test_gen(&H, "sig-rsa", HSMC_ALG_RSA2048, HSMC_USE_SIGN, &K_RSASIG), HSMC_OK);
+    have_ed = hsmc_test_gen(&H, "sig-ed", HSMC_ALG_ED25519, HSMC_USE_SIGN, &K_ED) == HSMC_OK;
     if (!have_ed)
         fprintf(stderr, "note: the token cannot make Ed25519 keys; EdDSA is skipped\n");
     CHECK_ERR(py_key("p256", "py-p256", HSMC_ALG_P256, HSMC_USE_SIGN, &K_PY_P256), HSMC_OK);
@@ -305,7 +224,7 @@ static void test_encrypt0_round_trip(void)
     REQUIRE(pt != NULL && msg != NULL && out != NULL);
     for (k = 0; k < 2; k++) {
         for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-            fill(pt, lens[i], (unsigned)i);
+            hsmc_test_fill(pt, lens[i], (unsigned)i);
             CHECK_ERR(hsmc_cose_encrypt0(&C, keys[k], V(aad, i % 2 ? 5 : 0), V(pt, lens[i]), NULL,
                                          0, &need),
                       HSMC_OK);
@@ -329,7 +248,7 @@ static void test_encrypt0_round_trip(void)
         }
     }
     /* A too small output: BUFFER with the size, and nothing left in it. */
-    fill(pt, 100, 9);
+    hsmc_test_fill(pt, 100, 9);
     CHECK_ERR(hsmc_cose_encrypt0(&C, &K_AES256, NONE, V(pt, 100), msg, 50, &n), HSMC_ERR_BUFFER);
     CHECK(n > 100);
     CHECK_ERR(hsmc_cose_encrypt0(&C, &K_AES256, NONE, V(pt, 100), msg, 70100, &n), HSMC_OK);
@@ -347,7 +266,7 @@ static void test_encrypt0_errors(void)
     size_t n, m;
     long at;
 
-    fill(pt, sizeof pt, 3);
+    hsmc_test_fill(pt, sizeof pt, 3);
     CHECK_ERR(hsmc_cose_encrypt0(&C, &K_AES256, V(aad, 3), V(pt, sizeof pt), msg, sizeof msg, &n),
               HSMC_OK);
     /* wrong AAD, missing AAD */
@@ -511,7 +430,7 @@ static void test_encrypt0_tamper(void)
     uint8_t pt[24], msg[128], out[128];
     size_t n, m, refused;
 
-    fill(pt, sizeof pt, 5);
+    hsmc_test_fill(pt, sizeof pt, 5);
     CHECK_ERR(hsmc_cose_encrypt0(&C, &K_AES128, V(aad, 2), V(pt, sizeof pt), msg, sizeof msg, &n),
               HSMC_OK);
     CHECK_ERR(open0(msg, n, out, sizeof out, &m), HSMC_OK);
@@ -540,7 +459,7 @@ static void test_encrypt_round_trip(void)
         r[1].key = &K_RSA;
         r[1].alg = HSMC_COSE_RSA_OAEP;
         for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-            fill(pt, lens[i], (unsigned)(i + 10 * (unsigned)v));
+            hsmc_test_fill(pt, lens[i], (unsigned)(i + 10 * (unsigned)v));
             CHECK_ERR(hsmc_cose_encrypt(&C, r, v == 2 ? 2 : 1, V(aad, 4), V(pt, lens[i]), NULL, 0,
                                         &need),
                       HSMC_OK);
@@ -582,7 +501,7 @@ static void test_encrypt_errors(void)
     size_t n, m, refused;
     long at;
 
-    fill(pt, sizeof pt, 1);
+    hsmc_test_fill(pt, sizeof pt, 1);
     r[0].key = &K_KEK;
     r[0].alg = HSMC_COSE_A256KW;
     CHECK_ERR(hsmc_cose_encrypt(&C, r, 1, V(aad, 1), V(pt, sizeof pt), msg, sizeof msg, &n),
@@ -733,7 +652,7 @@ static void test_sign1(void)
     size_t ncs, i, n, need, refused = 0;
     int det;
 
-    fill(payload, sizeof payload, 2);
+    hsmc_test_fill(payload, sizeof payload, 2);
     cs = sig_cases(&ncs);
     for (i = 0; i < ncs; i++) {
         cur_sig = &cs[i];
@@ -845,7 +764,10 @@ static void test_sign1(void)
 
 /* ---- Stream ------------------------------------------------------------------------- */
 
+static const char *g_seal_ct; /* content type of the streams seal_stream makes, or NULL */
+
 /* Seal data[0..len) into a malloc'ed sequence of chunk items. */
+
 static uint8_t *seal_stream(const hsmc_cose_recipient_t *r, size_t nr, size_t chunk,
                             hsmc_view_t aad, const uint8_t *data, size_t len, size_t *total)
 {
@@ -857,9 +779,9 @@ static uint8_t *seal_stream(const hsmc_cose_recipient_t *r, size_t nr, size_t ch
     if (out == NULL)
         exit(2);
     hsmc_cose_stream_init(&s, &H);
-    err = hsmc_cose_stream_seal_init(&s, r, nr, chunk, aad, out, cap, &n);
-    if (err != HSMC_OK)
-        fprintf(stderr, "seal_init: %s: %s\n", hsmc_err_name(err), hsmc_detail(&H));
+    err = g_seal_ct != NULL ? hsmc_cose_set_content_type(&s.cose, g_seal_ct) : HSMC_OK;
+    if (err == HSMC_OK)
+        err = hsmc_cose_stream_seal_init(&s, r, nr, chunk, aad, out, cap, &n);
     off = n;
     for (i = 0; err == HSMC_OK && len - i >= chunk; i += chunk) {
         err = hsmc_cose_stream_seal_chunk(&s, data + i, chunk, out + off, cap - off, &n);
@@ -871,6 +793,7 @@ static uint8_t *seal_stream(const hsmc_cose_recipient_t *r, size_t nr, size_t ch
     }
     hsmc_cose_stream_free(&s);
     if (err != HSMC_OK) {
+        fprintf(stderr, "seal_stream: %s: %s\n", hsmc_err_name(err), hsmc_detail(&H));
         free(out);
         return NULL;
     }
@@ -930,7 +853,7 @@ static void test_stream_round_trip(void)
     r[1].key = &K_RSA;
     r[1].alg = HSMC_COSE_RSA_OAEP;
     for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        fill(data, sizes[i], (unsigned)i);
+        hsmc_test_fill(data, sizes[i], (unsigned)i);
         st = seal_stream(r, i % 2 ? 2 : 1, 64, V(aad, 3), data, sizes[i], &n);
         REQUIRE(st != NULL);
         CHECK_ERR(open_stream(st, n, V(aad, 3), out, sizeof out, &m), HSMC_OK);
@@ -941,7 +864,7 @@ static void test_stream_round_trip(void)
         free(st);
     }
     /* a single byte chunk size, and the other recipient alone */
-    fill(data, 5, 1);
+    hsmc_test_fill(data, 5, 1);
     st = seal_stream(r, 2, 1, NONE, data, 5, &n);
     REQUIRE(st != NULL);
     g_res = skip_resolver;
@@ -968,11 +891,11 @@ static void test_stream_large(void)
     hsmc_err_t err;
 
     REQUIRE(all != NULL && back != NULL);
-    fill(all, TOTAL, 77);
+    hsmc_test_fill(all, TOTAL, 77);
     r.key = &K_KEK;
     r.alg = HSMC_COSE_A256KW;
     hsmc_cose_stream_init(&s, &H);
-    f = fopen(tpath("big.stream"), "wb");
+    f = fopen(hsmc_test_path("big.stream"), "wb");
     REQUIRE(f != NULL);
     CHECK_ERR(hsmc_cose_stream_seal_init(&s, &r, 1, CHUNK, V(aad, 2), hdr, sizeof hdr, &n),
               HSMC_OK);
@@ -991,7 +914,7 @@ static void test_stream_large(void)
     hsmc_cose_stream_free(&s);
 
     /* read back through a window of item_max bytes */
-    f = fopen(tpath("big.stream"), "rb");
+    f = fopen(hsmc_test_path("big.stream"), "rb");
     REQUIRE(f != NULL);
     have = fread(win, 1, sizeof win, f);
     hsmc_cose_stream_init(&s, &H);
@@ -1022,10 +945,10 @@ static void test_stream_large(void)
             (unsigned)sizeof s);
     /* the independent reader */
     CHECK_ERR(hsmc_hash(HSMC_HASH_SHA256, all, TOTAL, dig), HSMC_OK);
-    dh = hexs(KEK_BYTES, 32);
-    CHECK(py(line, sizeof line, "stream %s %s beef kek-v0001 %s", dh, tpath("big.stream"),
-             tpath("big.out")) == 0);
-    CHECK(unhex(line, dig2, sizeof dig2) == 32 && memcmp(dig, dig2, 32) == 0);
+    dh = hsmc_test_hexs(KEK_BYTES, 32);
+    CHECK(py(line, sizeof line, "stream %s %s beef kek-v0001 %s", dh, hsmc_test_path("big.stream"),
+             hsmc_test_path("big.out")) == 0);
+    CHECK(hsmc_test_unhex(line, dig2, sizeof dig2) == 32 && memcmp(dig, dig2, 32) == 0);
     free(dh);
     free(all);
     free(back);
@@ -1083,7 +1006,7 @@ static void test_stream_attacks(void)
 
     r.key = &K_KEK;
     r.alg = HSMC_COSE_A256KW;
-    fill(data, sizeof data, 4);
+    hsmc_test_fill(data, sizeof data, 4);
     a = seal_stream(&r, 1, 50, V(aad, 2), data, 180, &na); /* 3 full + 30 */
     b = seal_stream(&r, 1, 50, V(aad, 2), data, 180, &nb);
     REQUIRE(a != NULL && b != NULL);
@@ -1093,41 +1016,35 @@ static void test_stream_attacks(void)
     CHECK_ERR(open_st(a, na, out, sizeof out, &m), HSMC_OK);
     CHECK(m == 180 && memcmp(out, data, 180) == 0);
     {
-        /* drop the last chunk; drop every chunk */
-        static const int drop_last[] = {0, 1, 2, 3};
-        static const int only_header[] = {0};
-        static const int reorder[] = {0, 2, 1, 3, 4};
-        static const int dup[] = {0, 1, 1, 2, 3, 4};
-        static const int missing[] = {0, 1, 3, 4};
-        static const int appended[] = {0, 1, 2, 3, 4, 4};
-        static const int appended_b[] = {0, 1, 2, 3, 4, 104};
-        static const int spliced[] = {0, 1, 102, 3, 4};
-        static const int other_header[] = {100, 1, 2, 3, 4};
-        static const int mixed_last[] = {0, 1, 2, 3, 104};
-        n = splice(buf, a, ao, b, bo, drop_last, 4);
-        CHECK_ERR(open_st(buf, n, out, sizeof out, &m), HSMC_ERR_TRUNCATED);
-        n = splice(buf, a, ao, b, bo, only_header, 1);
-        CHECK_ERR(open_st(buf, n, out, sizeof out, &m), HSMC_ERR_TRUNCATED);
-        n = splice(buf, a, ao, b, bo, reorder, 5);
-        CHECK_ERR(open_st(buf, n, out, sizeof out, &m), HSMC_ERR_SEQUENCE);
-        CHECK(strstr(hsmc_detail(&H), "chunk 1 came where chunk 0 was expected") != NULL);
-        n = splice(buf, a, ao, b, bo, dup, 6);
-        CHECK_ERR(open_st(buf, n, out, sizeof out, &m), HSMC_ERR_SEQUENCE);
-        n = splice(buf, a, ao, b, bo, missing, 4);
-        CHECK_ERR(open_st(buf, n, out, sizeof out, &m), HSMC_ERR_SEQUENCE);
-        n = splice(buf, a, ao, b, bo, appended, 6);
-        CHECK_ERR(open_st(buf, n, out, sizeof out, &m), HSMC_ERR_SEQUENCE);
-        CHECK(strstr(hsmc_detail(&H), "after the last chunk") != NULL);
-        n = splice(buf, a, ao, b, bo, appended_b, 6);
-        CHECK_ERR(open_st(buf, n, out, sizeof out, &m), HSMC_ERR_SEQUENCE);
-        n = splice(buf, a, ao, b, bo, spliced, 5);
-        CHECK_ERR(open_st(buf, n, out, sizeof out, &m), HSMC_ERR_SEQUENCE);
-        CHECK(strstr(hsmc_detail(&H), "another stream") != NULL);
-        CHECK(m == 50); /* chunk 0 was genuine; nothing after the splice */
-        n = splice(buf, a, ao, b, bo, other_header, 5);
-        CHECK_ERR(open_st(buf, n, out, sizeof out, &m), HSMC_ERR_SEQUENCE);
-        n = splice(buf, a, ao, b, bo, mixed_last, 5);
-        CHECK_ERR(open_st(buf, n, out, sizeof out, &m), HSMC_ERR_SEQUENCE);
+        /* Streams made of a's items (and b's: 100 + index), and the answer. */
+        static const struct {
+            int order[6];
+            size_t n;
+            hsmc_err_t err;
+            const char *detail; /* in the context detail, or NULL */
+            long m;             /* plaintext bytes out, or -1: not checked */
+        } cut[] = {
+            {{0, 1, 2, 3}, 4, HSMC_ERR_TRUNCATED, NULL, -1}, /* the last chunk dropped */
+            {{0}, 1, HSMC_ERR_TRUNCATED, NULL, -1},          /* every chunk dropped */
+            {{0, 2, 1, 3, 4}, 5, HSMC_ERR_SEQUENCE, "chunk 1 came where chunk 0 was expected", -1},
+            {{0, 1, 1, 2, 3, 4}, 6, HSMC_ERR_SEQUENCE, NULL, -1}, /* a chunk twice */
+            {{0, 1, 3, 4}, 4, HSMC_ERR_SEQUENCE, NULL, -1},       /* a chunk missing */
+            {{0, 1, 2, 3, 4, 4}, 6, HSMC_ERR_SEQUENCE, "after the last chunk", -1},
+            {{0, 1, 2, 3, 4, 104}, 6, HSMC_ERR_SEQUENCE, NULL, -1}, /* b's last appended */
+            /* chunk 0 was genuine; nothing after the splice */
+            {{0, 1, 102, 3, 4}, 5, HSMC_ERR_SEQUENCE, "another stream", 50},
+            {{100, 1, 2, 3, 4}, 5, HSMC_ERR_SEQUENCE, NULL, -1}, /* b's header */
+            {{0, 1, 2, 3, 104}, 5, HSMC_ERR_SEQUENCE, NULL, -1}, /* b's last chunk */
+        };
+        size_t i;
+        for (i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+            n = splice(buf, a, ao, b, bo, cut[i].order, cut[i].n);
+            CHECK_ERR(open_st(buf, n, out, sizeof out, &m), cut[i].err);
+            if (cut[i].detail != NULL)
+                CHECK(strstr(hsmc_detail(&H), cut[i].detail) != NULL);
+            if (cut[i].m >= 0)
+                CHECK(m == (size_t)cut[i].m);
+        }
         /* appended bytes that are no chunk at all */
         memcpy(buf, a, na);
         buf[na] = 0x00;
@@ -1268,42 +1185,6 @@ static void flip_ctype(const char *what, const uint8_t *msg, size_t n, long at, 
     free(out);
 }
 
-static const char *g_seal_ct; /* content type of the streams seal_ct makes */
-
-/* seal_stream with the content type g_seal_ct. */
-static uint8_t *seal_ct(const hsmc_cose_recipient_t *r, size_t nr, size_t chunk, hsmc_view_t aad,
-                        const uint8_t *data, size_t len, size_t *total)
-{
-    hsmc_cose_stream_t s;
-    size_t cap = 4096 + (len / chunk + 1) * (chunk + 64), off, n = 0, i;
-    uint8_t *out = malloc(cap);
-    hsmc_err_t err;
-
-    if (out == NULL)
-        exit(2);
-    hsmc_cose_stream_init(&s, &H);
-    err = hsmc_cose_set_content_type(&s.cose, g_seal_ct);
-    if (err == HSMC_OK)
-        err = hsmc_cose_stream_seal_init(&s, r, nr, chunk, aad, out, cap, &n);
-    off = n;
-    for (i = 0; err == HSMC_OK && len - i >= chunk; i += chunk) {
-        err = hsmc_cose_stream_seal_chunk(&s, data + i, chunk, out + off, cap - off, &n);
-        off += n;
-    }
-    if (err == HSMC_OK) {
-        err = hsmc_cose_stream_seal_finish(&s, data + i, len - i, out + off, cap - off, &n);
-        off += n;
-    }
-    hsmc_cose_stream_free(&s);
-    if (err != HSMC_OK) {
-        fprintf(stderr, "seal_ct: %s: %s\n", hsmc_err_name(err), hsmc_detail(&H));
-        free(out);
-        return NULL;
-    }
-    *total = off;
-    return out;
-}
-
 static hsmc_err_t open_ct_st(const uint8_t *msg, size_t n, uint8_t *out, size_t cap, size_t *len)
 {
     return open_stream(msg, n, V(CT_AAD, 3), out, cap, len);
@@ -1317,12 +1198,13 @@ static void test_content_type_encrypt0(void)
     hsmc_cose_t c;
     hsmc_cose_info_t info;
     uint8_t pt[40], msg[1024], out[1024], bad[1024];
-    char line[512], *kh = hexs(AES256_BYTES, 32), *ah = hexs(CT_AAD, 3), *ph, *cth;
+    char line[512], *kh = hsmc_test_hexs(AES256_BYTES, 32), *ah = hsmc_test_hexs(CT_AAD, 3), *ph,
+                    *cth;
     size_t n, m, refused;
 
-    fill(pt, sizeof pt, 31);
-    ph = hexs(pt, sizeof pt);
-    cth = hexs((const uint8_t *)CT_TEXT, strlen(CT_TEXT));
+    hsmc_test_fill(pt, sizeof pt, 31);
+    ph = hsmc_test_hexs(pt, sizeof pt);
+    cth = hsmc_test_hexs((const uint8_t *)CT_TEXT, strlen(CT_TEXT));
     hsmc_cose_init(&c, &H);
     /* the setter: non-empty UTF-8 without control characters, else none */
     CHECK_ERR(hsmc_cose_set_content_type(NULL, CT_TEXT), HSMC_ERR_ARG);
@@ -1358,12 +1240,13 @@ static void test_content_type_encrypt0(void)
     CHECK(m == sizeof pt && memcmp(out, pt, m) == 0);
     CHECK(has_ctype(&info, CT_TEXT));
     CHECK(info.content_type.ptr == msg + 10); /* a view into the message */
-    write_bin("ct0.cose", msg, n);
-    CHECK(py(line, sizeof line, "dec0 %s %s %s e0-256 %s", kh, tpath("ct0.cose"), ah, cth) == 0);
+    hsmc_test_write_bin("ct0.cose", msg, n);
+    CHECK(py(line, sizeof line, "dec0 %s %s %s e0-256 %s", kh, hsmc_test_path("ct0.cose"), ah,
+             cth) == 0);
     CHECK(strcmp(line, ph) == 0);
     /* the checker insists on the label it was told, and on none when told none */
     py_quiet = 1;
-    CHECK(py(line, sizeof line, "dec0 %s %s %s e0-256", kh, tpath("ct0.cose"), ah) != 0);
+    CHECK(py(line, sizeof line, "dec0 %s %s %s e0-256", kh, hsmc_test_path("ct0.cose"), ah) != 0);
     py_quiet = 0;
     /* authenticated: a changed content type does not open */
     flip_ctype("COSE_Encrypt0", msg, n, 10, 25, open_ct0, HSMC_ERR_DECRYPT);
@@ -1419,12 +1302,13 @@ static void test_content_type_envelopes(void)
     hsmc_cose_recipient_t r[2];
     hsmc_cose_info_t info;
     uint8_t pt[300], msg[2048], out[2048], bad[2048], der[1024], *st;
-    char line[1024], *kh = hexs(KEK_BYTES, 32), *ah = hexs(CT_AAD, 3), *ph, *cth, *big_ct;
+    char line[1024], *kh = hsmc_test_hexs(KEK_BYTES, 32), *ah = hsmc_test_hexs(CT_AAD, 3), *ph,
+                     *cth, *big_ct;
     size_t n, m, used, dl, i;
     long at;
 
-    fill(pt, sizeof pt, 32);
-    ph = hexs(pt, sizeof pt);
+    hsmc_test_fill(pt, sizeof pt, 32);
+    ph = hsmc_test_hexs(pt, sizeof pt);
     hsmc_cose_init(&c, &H);
     r[0].key = &K_KEK;
     r[0].alg = HSMC_COSE_A256KW;
@@ -1432,7 +1316,7 @@ static void test_content_type_envelopes(void)
     r[1].alg = HSMC_COSE_RSA_OAEP;
 
     /* COSE_Encrypt: protected {1: 3, 3: "application/json"} */
-    cth = hexs((const uint8_t *)CT_JSON, strlen(CT_JSON));
+    cth = hsmc_test_hexs((const uint8_t *)CT_JSON, strlen(CT_JSON));
     CHECK_ERR(hsmc_cose_set_content_type(&c, CT_JSON), HSMC_OK);
     CHECK_ERR(hsmc_cose_encrypt(&c, r, 2, V(CT_AAD, 3), V(pt, sizeof pt), msg, sizeof msg, &n),
               HSMC_OK);
@@ -1443,12 +1327,12 @@ static void test_content_type_envelopes(void)
               HSMC_OK);
     CHECK(m == sizeof pt && memcmp(out, pt, m) == 0);
     CHECK(has_ctype(&info, CT_JSON) && info.key_alg == HSMC_COSE_A256KW);
-    write_bin("ct.cose", msg, n);
-    CHECK(py(line, sizeof line, "dec_kw %s %s %s kek-v0001 %s", kh, tpath("ct.cose"), ah, cth) ==
-          0);
+    hsmc_test_write_bin("ct.cose", msg, n);
+    CHECK(py(line, sizeof line, "dec_kw %s %s %s kek-v0001 %s", kh, hsmc_test_path("ct.cose"), ah,
+             cth) == 0);
     CHECK(strcmp(line, ph) == 0);
-    CHECK(py(line, sizeof line, "dec_oaep %s %s %s rsa-sw %s", tpath("rsa-sw.pem"),
-             tpath("ct.cose"), ah, cth) == 0);
+    CHECK(py(line, sizeof line, "dec_oaep %s %s %s rsa-sw %s", hsmc_test_path("rsa-sw.pem"),
+             hsmc_test_path("ct.cose"), ah, cth) == 0);
     CHECK(strcmp(line, ph) == 0);
     flip_ctype("COSE_Encrypt", msg, n, 9, 16, open_ct_env, HSMC_ERR_DECRYPT);
     memcpy(bad, msg, n);
@@ -1457,7 +1341,7 @@ static void test_content_type_envelopes(void)
     free(cth);
 
     /* COSE_Sign1: signed with it; the token and the SPKI paths report it */
-    cth = hexs((const uint8_t *)CT_BYTES, strlen(CT_BYTES));
+    cth = hsmc_test_hexs((const uint8_t *)CT_BYTES, strlen(CT_BYTES));
     CHECK_ERR(hsmc_cose_set_content_type(&c, CT_BYTES), HSMC_OK);
     REQUIRE(export_spki(&K_P256, "ct-sig.spki", der, sizeof der, &dl) == 0);
     CHECK_ERR(hsmc_cose_sign1(&c, &K_P256, HSMC_COSE_ES256, V(CT_AAD, 3), V(pt, 20), 0, msg,
@@ -1472,9 +1356,9 @@ static void test_content_type_envelopes(void)
     CHECK_ERR(hsmc_cose_verify1_spki(&C, V(msg, n), V(der, dl), V(CT_AAD, 3), NONE, 0, &info),
               HSMC_OK);
     CHECK(has_ctype(&info, CT_BYTES));
-    write_bin("ct-s.cose", msg, n);
-    CHECK(py(line, sizeof line, "verify1 %s %s %s sig-p256 - %s", tpath("ct-sig.spki"),
-             tpath("ct-s.cose"), ah, cth) == 0);
+    hsmc_test_write_bin("ct-s.cose", msg, n);
+    CHECK(py(line, sizeof line, "verify1 %s %s %s sig-p256 - %s", hsmc_test_path("ct-sig.spki"),
+             hsmc_test_path("ct-s.cose"), ah, cth) == 0);
     memcpy(bad, msg, n);
     bad[10 + 12] ^= 0x20;
     CHECK_ERR(hsmc_cose_verify1(&C, V(bad, n), V(CT_AAD, 3), NONE, 0, NULL), HSMC_ERR_SIGNATURE);
@@ -1492,7 +1376,7 @@ static void test_content_type_envelopes(void)
 
     /* stream: the header carries {1: 3, 2: [-65537], 3: ct, -65537: chunk} */
     g_seal_ct = CT_BYTES;
-    st = seal_ct(r, 1, 64, V(CT_AAD, 3), pt, 150, &n);
+    st = seal_stream(r, 1, 64, V(CT_AAD, 3), pt, 150, &n);
     g_seal_ct = NULL;
     REQUIRE(st != NULL);
     at = find(st, n, "\x02\x81\x3a\x00\x01\x00\x00\x03\x78\x18", 10);
@@ -1506,9 +1390,9 @@ static void test_content_type_envelopes(void)
     hsmc_cose_stream_free(&s);
     CHECK_ERR(open_ct_st(st, n, out, sizeof out, &m), HSMC_OK);
     CHECK(m == 150 && memcmp(out, pt, 150) == 0);
-    write_bin("ct.stream", st, n);
-    CHECK(py(line, sizeof line, "stream %s %s %s kek-v0001 %s %s", kh, tpath("ct.stream"), ah,
-             tpath("ct.stream.out"), cth) == 0);
+    hsmc_test_write_bin("ct.stream", st, n);
+    CHECK(py(line, sizeof line, "stream %s %s %s kek-v0001 %s %s", kh, hsmc_test_path("ct.stream"),
+             ah, hsmc_test_path("ct.stream.out"), cth) == 0);
     /* bound to every chunk through the header: the first chunk fails */
     check_leaks = 0;
     flip_ctype("stream header", st, n, at + 10, 24, open_ct_st, HSMC_ERR_DECRYPT);
@@ -1525,7 +1409,7 @@ static void test_content_type_envelopes(void)
         big_ct[i] = (char)('a' + i % 26);
     big_ct[1000] = '\0';
     g_seal_ct = big_ct;
-    st = seal_ct(r, 1, 64, NONE, pt, 10, &n);
+    st = seal_stream(r, 1, 64, NONE, pt, 10, &n);
     g_seal_ct = NULL;
     REQUIRE(st != NULL);
     hsmc_cose_stream_init(&s, &H);
@@ -1537,18 +1421,18 @@ static void test_content_type_envelopes(void)
     free(cth);
 
     /* made by Python with a content type: accepted and reported */
-    cth = hexs((const uint8_t *)CT_TEXT, strlen(CT_TEXT));
-    CHECK(py(line, sizeof line, "enc_kw %s kek-v0001 %s %s %s %s", kh, ph, ah, tpath("pyct.cose"),
-             cth) == 0);
+    cth = hsmc_test_hexs((const uint8_t *)CT_TEXT, strlen(CT_TEXT));
+    CHECK(py(line, sizeof line, "enc_kw %s kek-v0001 %s %s %s %s", kh, ph, ah,
+             hsmc_test_path("pyct.cose"), cth) == 0);
     st = read_bin("pyct.cose", &n);
     memset(&info, 0xaa, sizeof info);
     CHECK_ERR(hsmc_cose_decrypt(&C, V(st, n), V(CT_AAD, 3), 0, out, sizeof out, &m, &info),
               HSMC_OK);
     CHECK(m == sizeof pt && memcmp(out, pt, m) == 0 && has_ctype(&info, CT_TEXT));
     free(st);
-    write_bin("pyct.in", pt, 100);
-    CHECK(py(line, sizeof line, "stream_enc %s kek-v0001 32 %s %s %s %s", kh, tpath("pyct.in"),
-             ah, tpath("pyct.stream"), cth) == 0);
+    hsmc_test_write_bin("pyct.in", pt, 100);
+    CHECK(py(line, sizeof line, "stream_enc %s kek-v0001 32 %s %s %s %s", kh,
+             hsmc_test_path("pyct.in"), ah, hsmc_test_path("pyct.stream"), cth) == 0);
     st = read_bin("pyct.stream", &n);
     hsmc_cose_stream_init(&s, &H);
     memset(&info, 0xaa, sizeof info);
@@ -1575,10 +1459,8 @@ static void test_rotation(void)
     uint8_t pt[10], old[256], now[256], out[256];
     size_t n1, n2, m;
 
-    fill(pt, sizeof pt, 8);
-    memset(&spec, 0, sizeof spec);
-    spec.alg = HSMC_ALG_AES256;
-    spec.usage = HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT;
+    hsmc_test_fill(pt, sizeof pt, 8);
+    spec = hsmc_test_spec(HSMC_ALG_AES256, HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT);
     CHECK_ERR(hsmc_key_rotate(&H, "data", &spec, &v1), HSMC_OK);
     CHECK(strcmp(v1.priv.label, "data-v0001") == 0);
     CHECK_ERR(hsmc_key_latest(&H, "data", &latest), HSMC_OK);
@@ -1629,8 +1511,8 @@ static void test_rewrap(void)
     size_t n, hl, nh, m, cnt, i, k;
     int alg, zero;
 
-    fill(data, sizeof data, 21);
-    ph = hexs(data, 300);
+    hsmc_test_fill(data, sizeof data, 21);
+    ph = hsmc_test_hexs(data, 300);
     old.key = &K_KEK2; /* random bytes: only the token knows it */
     old.alg = HSMC_COSE_A256KW;
     r[0].key = &K_KEK; /* known bytes: the Python checker can unwrap */
@@ -1663,12 +1545,12 @@ static void test_rewrap(void)
     CHECK_ERR(hsmc_cose_recipient_at(&C, V(hdr, m), 0, 2, &kid, &alg, &cnt), HSMC_ERR_ARG);
     CHECK(cnt == 2);
     /* the independent checker opens the re-wrapped stream with either new key */
-    write_bin("rw.stream", st2, m + n - hl);
-    kh = hexs(KEK_BYTES, 32);
-    CHECK(py(line, sizeof line, "stream %s %s 616164 kek-v0001 %s", kh, tpath("rw.stream"),
-             tpath("rw.out")) == 0);
-    CHECK(py(line, sizeof line, "stream_oaep %s %s 616164 rsa-sw %s", tpath("rsa-sw.pem"),
-             tpath("rw.stream"), tpath("rw.out")) == 0);
+    hsmc_test_write_bin("rw.stream", st2, m + n - hl);
+    kh = hsmc_test_hexs(KEK_BYTES, 32);
+    CHECK(py(line, sizeof line, "stream %s %s 616164 kek-v0001 %s", kh, hsmc_test_path("rw.stream"),
+             hsmc_test_path("rw.out")) == 0);
+    CHECK(py(line, sizeof line, "stream_oaep %s %s 616164 rsa-sw %s", hsmc_test_path("rsa-sw.pem"),
+             hsmc_test_path("rw.stream"), hsmc_test_path("rw.out")) == 0);
     free(kh);
     /* the protected bucket and the base IV stay bound: changing either
      * breaks the chunks, although the recipients may change */
@@ -1701,9 +1583,10 @@ static void test_rewrap(void)
               HSMC_OK);
     CHECK(k == 300 && memcmp(out, data, 300) == 0);
     CHECK(info.kid.len == 9 && memcmp(info.kid.ptr, "kek-v0001", 9) == 0);
-    write_bin("rw.cose", msg2, m);
-    kh = hexs(KEK_BYTES, 32);
-    CHECK(py(line, sizeof line, "dec_kw %s %s 616164 kek-v0001", kh, tpath("rw.cose")) == 0);
+    hsmc_test_write_bin("rw.cose", msg2, m);
+    kh = hsmc_test_hexs(KEK_BYTES, 32);
+    CHECK(py(line, sizeof line, "dec_kw %s %s 616164 kek-v0001", kh, hsmc_test_path("rw.cose")) ==
+          0);
     CHECK(strcmp(line, ph) == 0);
     free(kh);
     /* rotated again, back to the first KEK only */
@@ -1741,8 +1624,9 @@ static void test_rewrap(void)
         hsmc_key_t gone;
         hsmc_cose_recipient_t tmp;
 
-        CHECK_ERR(gen_key("kek-gone", HSMC_ALG_AES256, HSMC_USE_WRAP | HSMC_USE_UNWRAP, &gone),
-                  HSMC_OK);
+        CHECK_ERR(
+            hsmc_test_gen(&H, "kek-gone", HSMC_ALG_AES256, HSMC_USE_WRAP | HSMC_USE_UNWRAP, &gone),
+            HSMC_OK);
         tmp.key = &gone;
         tmp.alg = HSMC_COSE_A256KW;
         CHECK_ERR(hsmc_cose_encrypt(&C, &tmp, 1, NONE, V(data, 5), msg, sizeof msg, &n), HSMC_OK);
@@ -1759,27 +1643,27 @@ static void test_rewrap(void)
 static void test_python_reads_hsmc(void)
 {
     uint8_t pt[300], msg[2048], aad[6] = {'c', 'o', 'n', 't', 'x', 't'}, got[400], der[1024];
-    char line[1024], *ph, *ah = hexs(aad, sizeof aad), *kh;
+    char line[1024], *ph, *ah = hsmc_test_hexs(aad, sizeof aad), *kh;
     hsmc_cose_recipient_t r[2];
     const sig_case_t *cs;
     size_t n, ncs, i, dl;
     int det;
 
-    fill(pt, sizeof pt, 6);
-    ph = hexs(pt, sizeof pt);
+    hsmc_test_fill(pt, sizeof pt, 6);
+    ph = hsmc_test_hexs(pt, sizeof pt);
     /* COSE_Encrypt0 under the known AES-256 and AES-128 keys */
     CHECK_ERR(hsmc_cose_encrypt0(&C, &K_AES256, V(aad, 6), V(pt, sizeof pt), msg, sizeof msg, &n),
               HSMC_OK);
-    write_bin("e0.cose", msg, n);
-    kh = hexs(AES256_BYTES, 32);
-    CHECK(py(line, sizeof line, "dec0 %s %s %s e0-256", kh, tpath("e0.cose"), ah) == 0);
+    hsmc_test_write_bin("e0.cose", msg, n);
+    kh = hsmc_test_hexs(AES256_BYTES, 32);
+    CHECK(py(line, sizeof line, "dec0 %s %s %s e0-256", kh, hsmc_test_path("e0.cose"), ah) == 0);
     CHECK(strcmp(line, ph) == 0);
     free(kh);
     CHECK_ERR(hsmc_cose_encrypt0(&C, &K_AES128, NONE, V(pt, 7), msg, sizeof msg, &n), HSMC_OK);
-    write_bin("e0b.cose", msg, n);
-    kh = hexs(AES128_BYTES, 16);
-    CHECK(py(line, sizeof line, "dec0 %s %s - e0-128", kh, tpath("e0b.cose")) == 0);
-    CHECK(unhex(line, got, sizeof got) == 7 && memcmp(got, pt, 7) == 0);
+    hsmc_test_write_bin("e0b.cose", msg, n);
+    kh = hsmc_test_hexs(AES128_BYTES, 16);
+    CHECK(py(line, sizeof line, "dec0 %s %s - e0-128", kh, hsmc_test_path("e0b.cose")) == 0);
+    CHECK(hsmc_test_unhex(line, got, sizeof got) == 7 && memcmp(got, pt, 7) == 0);
     free(kh);
     /* COSE_Encrypt: A256KW with the known KEK; RSA-OAEP with the Python-made key */
     r[0].key = &K_KEK;
@@ -1788,21 +1672,22 @@ static void test_python_reads_hsmc(void)
     r[1].alg = HSMC_COSE_RSA_OAEP;
     CHECK_ERR(hsmc_cose_encrypt(&C, r, 2, V(aad, 6), V(pt, sizeof pt), msg, sizeof msg, &n),
               HSMC_OK);
-    write_bin("e.cose", msg, n);
-    kh = hexs(KEK_BYTES, 32);
-    CHECK(py(line, sizeof line, "dec_kw %s %s %s kek-v0001", kh, tpath("e.cose"), ah) == 0);
+    hsmc_test_write_bin("e.cose", msg, n);
+    kh = hsmc_test_hexs(KEK_BYTES, 32);
+    CHECK(py(line, sizeof line, "dec_kw %s %s %s kek-v0001", kh, hsmc_test_path("e.cose"), ah) ==
+          0);
     CHECK(strcmp(line, ph) == 0);
-    CHECK(py(line, sizeof line, "dec_oaep %s %s %s rsa-sw", tpath("rsa-sw.pem"), tpath("e.cose"),
-             ah) == 0);
+    CHECK(py(line, sizeof line, "dec_oaep %s %s %s rsa-sw", hsmc_test_path("rsa-sw.pem"),
+             hsmc_test_path("e.cose"), ah) == 0);
     CHECK(strcmp(line, ph) == 0);
     /* the independent checker notices a wrong AAD */
     py_quiet = 1;
-    CHECK(py(line, sizeof line, "dec_kw %s %s 00 kek-v0001", kh, tpath("e.cose")) != 0);
+    CHECK(py(line, sizeof line, "dec_kw %s %s 00 kek-v0001", kh, hsmc_test_path("e.cose")) != 0);
     CHECK(strstr(line, "tag mismatch") != NULL);
     py_quiet = 0;
     free(kh);
     /* COSE_Sign1, every algorithm, attached and detached, with the exported SPKI */
-    write_bin("payload.bin", pt, sizeof pt);
+    hsmc_test_write_bin("payload.bin", pt, sizeof pt);
     cs = sig_cases(&ncs);
     for (i = 0; i < ncs; i++) {
         if (export_spki(cs[i].key, "sig.spki", der, sizeof der, &dl) != 0) {
@@ -1813,10 +1698,10 @@ static void test_python_reads_hsmc(void)
             CHECK_ERR(hsmc_cose_sign1(&C, cs[i].key, cs[i].alg, V(aad, 6), V(pt, sizeof pt),
                                       det ? HSMC_COSE_DETACHED : 0, msg, sizeof msg, &n),
                       HSMC_OK);
-            write_bin("s.cose", msg, n);
-            if (py(line, sizeof line, "verify1 %s %s %s %s %s", tpath("sig.spki"),
-                   tpath("s.cose"), ah, cs[i].key->priv.label,
-                   det ? tpath("payload.bin") : "-") != 0) {
+            hsmc_test_write_bin("s.cose", msg, n);
+            if (py(line, sizeof line, "verify1 %s %s %s %s %s", hsmc_test_path("sig.spki"),
+                   hsmc_test_path("s.cose"), ah, cs[i].key->priv.label,
+                   det ? hsmc_test_path("payload.bin") : "-") != 0) {
                 fprintf(stderr, "FAIL %s: %s %s not verified by cose_check.py\n", hsmc_test_name,
                         cs[i].name, det ? "detached" : "attached");
                 hsmc_test_cur_failed = 1;
@@ -1842,11 +1727,12 @@ static void test_hsmc_reads_python(void)
     size_t i;
     int det;
 
-    fill(pt, sizeof pt, 12);
-    ph = hexs(pt, sizeof pt);
+    hsmc_test_fill(pt, sizeof pt, 12);
+    ph = hsmc_test_hexs(pt, sizeof pt);
     /* COSE_Encrypt0 made by Python with the key hsmc imported */
-    kh = hexs(AES256_BYTES, 32);
-    CHECK(py(line, sizeof line, "enc0 %s e0-256 %s abcd %s", kh, ph, tpath("py0.cose")) == 0);
+    kh = hsmc_test_hexs(AES256_BYTES, 32);
+    CHECK(py(line, sizeof line, "enc0 %s e0-256 %s abcd %s", kh, ph, hsmc_test_path("py0.cose")) ==
+          0);
     msg = read_bin("py0.cose", &n);
     CHECK_ERR(hsmc_cose_decrypt0(&C, V(msg, n), V("\xab\xcd", 2), 0, out, sizeof out, &m, &info),
               HSMC_OK);
@@ -1855,8 +1741,9 @@ static void test_hsmc_reads_python(void)
     free(msg);
     free(kh);
     /* COSE_Encrypt with an A256KW recipient */
-    kh = hexs(KEK_BYTES, 32);
-    CHECK(py(line, sizeof line, "enc_kw %s kek-v0001 %s - %s", kh, ph, tpath("pykw.cose")) == 0);
+    kh = hsmc_test_hexs(KEK_BYTES, 32);
+    CHECK(py(line, sizeof line, "enc_kw %s kek-v0001 %s - %s", kh, ph,
+             hsmc_test_path("pykw.cose")) == 0);
     msg = read_bin("pykw.cose", &n);
     CHECK_ERR(hsmc_cose_decrypt(&C, V(msg, n), NONE, 0, out, sizeof out, &m, &info), HSMC_OK);
     CHECK(m == sizeof pt && memcmp(out, pt, m) == 0);
@@ -1864,21 +1751,21 @@ static void test_hsmc_reads_python(void)
     free(msg);
     /* RSA-OAEP (SHA-1) to the token's RSA key; RSA-OAEP-256, which SoftHSM2 lacks */
     REQUIRE(export_spki(&K_RSA, "rsa-enc.spki", der, sizeof der, &dl) == 0);
-    CHECK(py(line, sizeof line, "enc_oaep %s rsa-enc -40 %s - %s", tpath("rsa-enc.spki"), ph,
-             tpath("pyoaep.cose")) == 0);
+    CHECK(py(line, sizeof line, "enc_oaep %s rsa-enc -40 %s - %s", hsmc_test_path("rsa-enc.spki"),
+             ph, hsmc_test_path("pyoaep.cose")) == 0);
     msg = read_bin("pyoaep.cose", &n);
     CHECK_ERR(hsmc_cose_decrypt(&C, V(msg, n), NONE, 0, out, sizeof out, &m, &info), HSMC_OK);
     CHECK(m == sizeof pt && memcmp(out, pt, m) == 0);
     CHECK(info.key_alg == HSMC_COSE_RSA_OAEP);
     free(msg);
-    CHECK(py(line, sizeof line, "enc_oaep %s rsa-enc -41 %s - %s", tpath("rsa-enc.spki"), ph,
-             tpath("pyoaep256.cose")) == 0);
+    CHECK(py(line, sizeof line, "enc_oaep %s rsa-enc -41 %s - %s", hsmc_test_path("rsa-enc.spki"),
+             ph, hsmc_test_path("pyoaep256.cose")) == 0);
     msg = read_bin("pyoaep256.cose", &n);
     CHECK_ERR(hsmc_cose_decrypt(&C, V(msg, n), NONE, 0, out, sizeof out, &m, NULL),
               HSMC_ERR_UNSUPPORTED);
     free(msg);
     /* COSE_Sign1 by Python keys: the token (kid) and the SPKI both verify */
-    write_bin("pypayload.bin", pt, sizeof pt);
+    hsmc_test_write_bin("pypayload.bin", pt, sizeof pt);
     for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
         char pem[64], spki[64];
         uint8_t *sp;
@@ -1888,8 +1775,9 @@ static void test_hsmc_reads_python(void)
         sp = read_bin(spki, &sl);
         for (det = 0; det < 2; det++) {
             hsmc_view_t dp = det ? V(pt, sizeof pt) : NONE;
-            CHECK(py(line, sizeof line, "sign1 %s %s %s %s 0102 %s %d", tpath(pem), sigs[i].file,
-                     sigs[i].alg, tpath("pypayload.bin"), tpath("pys.cose"), det) == 0);
+            CHECK(py(line, sizeof line, "sign1 %s %s %s %s 0102 %s %d", hsmc_test_path(pem),
+                     sigs[i].file, sigs[i].alg, hsmc_test_path("pypayload.bin"),
+                     hsmc_test_path("pys.cose"), det) == 0);
             msg = read_bin("pys.cose", &n);
             CHECK_ERR(hsmc_cose_verify1(&C, V(msg, n), V("\x01\x02", 2), dp, 0, &info), HSMC_OK);
             CHECK(info.payload.len == sizeof pt);
@@ -1907,12 +1795,12 @@ static void test_hsmc_reads_python(void)
     {
         static const size_t sizes[] = {0, 1, 32, 33, 100};
         uint8_t data[100];
-        fill(data, sizeof data, 13);
-        write_bin("pystream.in", data, sizeof data);
+        hsmc_test_fill(data, sizeof data, 13);
+        hsmc_test_write_bin("pystream.in", data, sizeof data);
         for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-            write_bin("pystream.in", data, sizes[i]);
+            hsmc_test_write_bin("pystream.in", data, sizes[i]);
             CHECK(py(line, sizeof line, "stream_enc %s kek-v0001 32 %s 0a0b %s", kh,
-                     tpath("pystream.in"), tpath("pystream.cose")) == 0);
+                     hsmc_test_path("pystream.in"), hsmc_test_path("pystream.cose")) == 0);
             st = read_bin("pystream.cose", &n);
             CHECK_ERR(open_stream(st, n, V("\x0a\x0b", 2), out, sizeof out, &m), HSMC_OK);
             CHECK(m == sizes[i] && memcmp(out, data, m) == 0);
@@ -1974,14 +1862,14 @@ static void test_strict_decoder(void)
     };
     hsmc_cose_info_t info;
     uint8_t pt[20], out[64], *msg;
-    char line[256], *kh = hexs(AES256_BYTES, 32), *ph;
+    char line[256], *kh = hsmc_test_hexs(AES256_BYTES, 32), *ph;
     size_t i, n, m;
     hsmc_err_t err;
 
-    fill(pt, sizeof pt, 21);
-    ph = hexs(pt, sizeof pt);
+    hsmc_test_fill(pt, sizeof pt, 21);
+    ph = hsmc_test_hexs(pt, sizeof pt);
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (py(line, sizeof line, "enc0 %s e0-256 %s 99 %s %s", kh, ph, tpath("v.cose"),
+        if (py(line, sizeof line, "enc0 %s e0-256 %s 99 %s %s", kh, ph, hsmc_test_path("v.cose"),
                cases[i].variant) != 0) {
             CHECK(0);
             continue;

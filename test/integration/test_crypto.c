@@ -20,7 +20,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stdint.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fault/hsmc_fault.h"
@@ -29,70 +28,6 @@
 static hsmc_t H;
 
 /* ---- small helpers ---------------------------------------------------------- */
-
-static char *hexs(const uint8_t *b, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    char *s = malloc(2 * n + 2);
-    size_t i;
-    if (s == NULL)
-        exit(2);
-    if (n == 0) {
-        strcpy(s, "-"); /* empty, for the Python helper */
-        return s;
-    }
-    for (i = 0; i < n; i++) {
-        s[2 * i] = d[b[i] >> 4];
-        s[2 * i + 1] = d[b[i] & 15];
-    }
-    s[2 * n] = '\0';
-    return s;
-}
-
-static size_t unhex(const char *s, uint8_t *out, size_t cap)
-{
-    size_t n = 0;
-    unsigned v;
-    while (s[0] && s[1] && s[0] != '\n' && n < cap) {
-        if (sscanf(s, "%2x", &v) != 1)
-            break;
-        out[n++] = (uint8_t)v;
-        s += 2;
-    }
-    return n;
-}
-
-static const char *tpath(const char *name)
-{
-    static char buf[4][512];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", hsmc_test_env("HSMC_TEST_DIR"), name);
-    return buf[k];
-}
-
-static void write_bin(const char *name, const uint8_t *b, size_t n)
-{
-    FILE *f = fopen(tpath(name), "wb");
-    if (f == NULL || (n > 0 && fwrite(b, 1, n, f) != n)) {
-        perror(name);
-        exit(2);
-    }
-    fclose(f);
-}
-
-/* Run a shell command; @return its exit status (-1 when it did not exit). */
-static int run(const char *fmt, ...)
-{
-    char cmd[4096];
-    va_list ap;
-    int st;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    st = system(cmd);
-    return (st != -1 && WIFEXITED(st)) ? WEXITSTATUS(st) : -1;
-}
 
 static const char py_helper[] =
     "import sys, binascii, hashlib\n"
@@ -142,29 +77,15 @@ static const char py_helper[] =
 static long py(uint8_t *out, size_t cap, const char *fmt, ...)
 {
     char args[8192], cmd[8400], line[8192];
-    FILE *p;
     va_list ap;
-    long n = -1;
 
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", tpath("chk.py"), args);
-    p = popen(cmd, "r");
-    if (p == NULL)
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s %s", hsmc_test_path("chk.py"), args);
+    if (hsmc_test_cmd_line(cmd, line, sizeof line) != 0)
         return -1;
-    if (fgets(line, sizeof line, p) != NULL && strncmp(line, "FAIL", 4) != 0)
-        n = line[0] == '-' ? 0 : (long)unhex(line, out, cap);
-    if (pclose(p) != 0)
-        n = -1;
-    return n;
-}
-
-static void fill(uint8_t *b, size_t n, unsigned seed)
-{
-    size_t i;
-    for (i = 0; i < n; i++)
-        b[i] = (uint8_t)(seed * 131u + i * 7u + (i >> 8));
+    return line[0] == '-' ? 0 : (long)hsmc_test_unhex(line, out, cap);
 }
 
 /* ---- raw PKCS#11 for making test keys ---------------------------------------- */
@@ -199,6 +120,19 @@ static int load_key(hsmc_t *h, const char *label, int pair, hsmc_key_alg_t alg, 
     return 1;
 }
 
+/* The attributes every private or secret test key starts with: a private,
+ * sensitive token object labelled `label`. @return how many went into t. */
+static CK_ULONG key_attrs(CK_ATTRIBUTE *t, const char *label, int extractable)
+{
+    CK_ULONG n = 0;
+    t[n++] = (CK_ATTRIBUTE)A(CKA_TOKEN, &yes, 1);
+    t[n++] = (CK_ATTRIBUTE)A(CKA_PRIVATE, &yes, 1);
+    t[n++] = (CK_ATTRIBUTE)A(CKA_SENSITIVE, &yes, 1);
+    t[n++] = (CK_ATTRIBUTE)B(CKA_EXTRACTABLE, extractable);
+    t[n++] = (CK_ATTRIBUTE)A(CKA_LABEL, label, strlen(label));
+    return n;
+}
+
 /* Generate a pair: kind 'e' (EC, params = curve DER), 'r' (RSA, bits), 'd' (Ed25519). */
 static int gen_pair(const char *label, int kind, const uint8_t *params, size_t plen,
                     unsigned use, int extractable, hsmc_key_alg_t alg, hsmc_key_t *k)
@@ -215,11 +149,7 @@ static int gen_pair(const char *label, int kind, const uint8_t *params, size_t p
     pub[np++] = (CK_ATTRIBUTE)A(CKA_TOKEN, &yes, 1);
     pub[np++] = (CK_ATTRIBUTE)A(CKA_LABEL, label, strlen(label));
     pub[np++] = (CK_ATTRIBUTE)B(CKA_VERIFY, use & HSMC_USE_VERIFY);
-    priv[nv++] = (CK_ATTRIBUTE)A(CKA_TOKEN, &yes, 1);
-    priv[nv++] = (CK_ATTRIBUTE)A(CKA_PRIVATE, &yes, 1);
-    priv[nv++] = (CK_ATTRIBUTE)A(CKA_SENSITIVE, &yes, 1);
-    priv[nv++] = (CK_ATTRIBUTE)B(CKA_EXTRACTABLE, extractable);
-    priv[nv++] = (CK_ATTRIBUTE)A(CKA_LABEL, label, strlen(label));
+    nv = key_attrs(priv, label, extractable);
     priv[nv++] = (CK_ATTRIBUTE)B(CKA_SIGN, use & HSMC_USE_SIGN);
     priv[nv++] = (CK_ATTRIBUTE)B(CKA_DECRYPT, use & HSMC_USE_DECRYPT);
     priv[nv++] = (CK_ATTRIBUTE)B(CKA_UNWRAP, use & HSMC_USE_UNWRAP);
@@ -261,11 +191,7 @@ static int make_secret(const char *label, CK_KEY_TYPE kt, const uint8_t *value, 
     hsmc_sess_t s;
     CK_RV rv;
 
-    t[n++] = (CK_ATTRIBUTE)A(CKA_TOKEN, &yes, 1);
-    t[n++] = (CK_ATTRIBUTE)A(CKA_PRIVATE, &yes, 1);
-    t[n++] = (CK_ATTRIBUTE)A(CKA_SENSITIVE, &yes, 1);
-    t[n++] = (CK_ATTRIBUTE)B(CKA_EXTRACTABLE, extractable);
-    t[n++] = (CK_ATTRIBUTE)A(CKA_LABEL, label, strlen(label));
+    n = key_attrs(t, label, extractable);
     t[n++] = (CK_ATTRIBUTE)B(CKA_ENCRYPT, use & HSMC_USE_ENCRYPT);
     t[n++] = (CK_ATTRIBUTE)B(CKA_DECRYPT, use & HSMC_USE_DECRYPT);
     t[n++] = (CK_ATTRIBUTE)B(CKA_WRAP, use & HSMC_USE_WRAP);
@@ -355,9 +281,9 @@ static int export_pem(const hsmc_key_t *k, const char *curve, const char *file)
         e = read_attr(&k->pub, CKA_PUBLIC_EXPONENT, &e_len);
         if (v == NULL || e == NULL)
             return 0;
-        hx = hexs(v, n);
-        he = hexs(e, e_len);
-        r = py(NULL, 0, "pem_rsa %s %s %s", hx, he, tpath(file));
+        hx = hsmc_test_hexs(v, n);
+        he = hsmc_test_hexs(e, e_len);
+        r = py(NULL, 0, "pem_rsa %s %s %s", hx, he, hsmc_test_path(file));
         free(he);
         free(e);
     } else {
@@ -369,11 +295,11 @@ static int export_pem(const hsmc_key_t *k, const char *curve, const char *file)
             off = 2;
         else if (n > 3 && v[0] == 0x04 && v[1] == 0x81 && v[2] == n - 3)
             off = 3;
-        hx = hexs(v + off, n - off);
+        hx = hsmc_test_hexs(v + off, n - off);
         if (strcmp(curve, "ed25519") == 0)
-            r = py(NULL, 0, "pem_ed %s %s", hx, tpath(file));
+            r = py(NULL, 0, "pem_ed %s %s", hx, hsmc_test_path(file));
         else
-            r = py(NULL, 0, "pem_ec %s %s %s", curve, hx, tpath(file));
+            r = py(NULL, 0, "pem_ec %s %s %s", curve, hx, hsmc_test_path(file));
     }
     free(hx);
     free(v);
@@ -420,10 +346,10 @@ static void make_keys(void)
     unsigned aes_use = HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT;
     unsigned kek_use = HSMC_USE_WRAP | HSMC_USE_UNWRAP;
 
-    fill(aes_known, sizeof aes_known, 1);
-    fill(kek_bytes, sizeof kek_bytes, 2);
-    fill(target_bytes, sizeof target_bytes, 3);
-    fill(odd_bytes, sizeof odd_bytes, 4);
+    hsmc_test_fill(aes_known, sizeof aes_known, 1);
+    hsmc_test_fill(kek_bytes, sizeof kek_bytes, 2);
+    hsmc_test_fill(target_bytes, sizeof target_bytes, 3);
+    hsmc_test_fill(odd_bytes, sizeof odd_bytes, 4);
     /* P-384 and Ed25519 keep alg NONE: their sizes come from CKA_EC_PARAMS. */
     REQUIRE(gen_pair("p256", 'e', oid_p256, sizeof oid_p256, su, 0, HSMC_ALG_P256, &k_p256));
     REQUIRE(gen_pair("p384", 'e', oid_p384, sizeof oid_p384, su, 0, HSMC_ALG_NONE, &k_p384));
@@ -487,17 +413,20 @@ static int openssl_verify(const sigcase_t *c, int over_digest)
 {
     const char *pss = c->scheme == HSMC_SIG_RSA_PSS ? "pss" : NULL;
     if (c->scheme == HSMC_SIG_EDDSA)
-        return run("openssl pkeyutl -verify -pubin -inkey %s -rawin -in %s -sigfile %s "
-                   ">/dev/null 2>&1",
-                   tpath("pub.pem"), tpath("msg.bin"), tpath("sig.bin"));
+        return hsmc_test_system(
+            "openssl pkeyutl -verify -pubin -inkey %s -rawin -in %s -sigfile %s "
+            ">/dev/null 2>&1",
+            hsmc_test_path("pub.pem"), hsmc_test_path("msg.bin"), hsmc_test_path("sig.bin"));
     if (over_digest)
-        return run("openssl pkeyutl -verify -pubin -inkey %s -in %s -sigfile %s -pkeyopt "
-                   "digest:%s %s >/dev/null 2>&1",
-                   tpath("pub.pem"), tpath("dgst.bin"), tpath("sig.bin"), c->md,
-                   pss ? "-pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:digest" : "");
-    return run("openssl dgst -%s %s -verify %s -signature %s %s >/dev/null 2>&1", c->md,
-               pss ? "-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:digest" : "",
-               tpath("pub.pem"), tpath("sig.bin"), tpath("msg.bin"));
+        return hsmc_test_system(
+            "openssl pkeyutl -verify -pubin -inkey %s -in %s -sigfile %s -pkeyopt "
+            "digest:%s %s >/dev/null 2>&1",
+            hsmc_test_path("pub.pem"), hsmc_test_path("dgst.bin"), hsmc_test_path("sig.bin"), c->md,
+            pss ? "-pkeyopt rsa_padding_mode:pss -pkeyopt rsa_pss_saltlen:digest" : "");
+    return hsmc_test_system(
+        "openssl dgst -%s %s -verify %s -signature %s %s >/dev/null 2>&1", c->md,
+        pss ? "-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:digest" : "",
+        hsmc_test_path("pub.pem"), hsmc_test_path("sig.bin"), hsmc_test_path("msg.bin"));
 }
 
 /* Write the signature for openssl: DER for ECDSA. */
@@ -506,14 +435,14 @@ static int write_sig(const sigcase_t *c, const uint8_t *sig, size_t len)
     uint8_t der[160], back[132];
     size_t dlen = 0;
     if (c->scheme != HSMC_SIG_ECDSA) {
-        write_bin("sig.bin", sig, len);
+        hsmc_test_write_bin("sig.bin", sig, len);
         return 1;
     }
     if (hsmc_ecdsa_raw_to_der(sig, len, der, sizeof der, &dlen) != HSMC_OK)
         return 0;
     if (hsmc_ecdsa_der_to_raw(der, dlen, len / 2, back) != HSMC_OK || memcmp(back, sig, len))
         return 0;
-    write_bin("sig.bin", der, dlen);
+    hsmc_test_write_bin("sig.bin", der, dlen);
     return 1;
 }
 
@@ -523,8 +452,8 @@ static void test_sign_verify(void)
     size_t i, need, len, dlen;
 
     REQUIRE(have_keys);
-    fill(msg, sizeof msg, 9);
-    write_bin("msg.bin", msg, sizeof msg);
+    hsmc_test_fill(msg, sizeof msg, 9);
+    hsmc_test_write_bin("msg.bin", msg, sizeof msg);
     for (i = 0; i < sizeof sigcases / sizeof sigcases[0]; i++) {
         const sigcase_t *c = &sigcases[i];
         hsmc_sig_alg_t alg = {c->scheme, c->hash};
@@ -547,7 +476,7 @@ static void test_sign_verify(void)
             size_t dl = 0;
             long r;
             CHECK_ERR(hsmc_key_export_pub(&H, c->key, der, sizeof der, &dl), HSMC_OK);
-            r = py(pyder, sizeof pyder, "pem_der %s", tpath("pub.pem"));
+            r = py(pyder, sizeof pyder, "pem_der %s", hsmc_test_path("pub.pem"));
             CHECK(r > 0 && (size_t)r == dl && memcmp(der, pyder, dl) == 0);
         }
         CHECK(write_sig(c, sig, len));
@@ -576,7 +505,7 @@ static void test_sign_verify(void)
             /* over a digest: verifies here, with verify_digest, and with pkeyutl */
             dlen = hsmc_hash_len(c->hash);
             CHECK_ERR(hsmc_hash(c->hash, msg, sizeof msg, dg), HSMC_OK);
-            write_bin("dgst.bin", dg, dlen);
+            hsmc_test_write_bin("dgst.bin", dg, dlen);
             len = 0;
             CHECK_ERR(hsmc_sign_digest(&H, c->key, alg, dg, dlen, sig, sizeof sig, &len),
                       HSMC_OK);
@@ -605,7 +534,7 @@ static void test_pkcs1_deterministic(void)
     size_t i, la = 0, lb = 0;
 
     REQUIRE(have_keys);
-    fill(msg, sizeof msg, 5);
+    hsmc_test_fill(msg, sizeof msg, 5);
     for (i = 0; i < 4; i++) {
         hsmc_sig_alg_t alg = {HSMC_SIG_RSA_PKCS1, hashes[i]};
         CHECK_ERR(hsmc_sign(&H, &k_rsa, alg, msg, sizeof msg, a, sizeof a, &la), HSMC_OK);
@@ -815,8 +744,8 @@ static void gcm_roundtrip(hsmc_key_t *k, size_t len, size_t aad_len)
     uint8_t pt[300], aad[64], iv[12], ct[320], back[320];
     size_t n = 0, m = 0;
 
-    fill(pt, len, 11);
-    fill(aad, aad_len, 12);
+    hsmc_test_fill(pt, len, 11);
+    hsmc_test_fill(aad, aad_len, 12);
     CHECK_ERR(hsmc_gcm_encrypt(&H, k, aad_len ? aad : NULL, aad_len, len ? pt : NULL, len, iv, ct,
                                len + 16, &n),
               HSMC_OK);
@@ -839,8 +768,8 @@ static void test_gcm(void)
     gcm_roundtrip(&k_aes128, 0, 0);
     gcm_roundtrip(&k_aes256, 300, 64);
 
-    fill(pt, sizeof pt, 21);
-    fill(aad, sizeof aad, 22);
+    hsmc_test_fill(pt, sizeof pt, 21);
+    hsmc_test_fill(aad, sizeof aad, 22);
     CHECK_ERR(hsmc_gcm_encrypt(&H, &k_aes256, aad, sizeof aad, pt, sizeof pt, iv, ct, sizeof ct,
                                &n),
               HSMC_OK);
@@ -936,22 +865,22 @@ static void test_gcm_python(void)
 {
     static const size_t lens[] = {0, 1, 16, 33, 257};
     uint8_t pt[257], aad[19], iv[12], ct[300], back[300], py_out[300];
-    char *hk = hexs(aes_known, 32), *hiv, *haad, *hct, *hpt;
+    char *hk = hsmc_test_hexs(aes_known, 32), *hiv, *haad, *hct, *hpt;
     size_t i, n = 0, m = 0;
     long r;
 
     REQUIRE(have_keys);
-    fill(aad, sizeof aad, 31);
+    hsmc_test_fill(aad, sizeof aad, 31);
     for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
         size_t len = lens[i];
-        fill(pt, len, 32 + (unsigned)i);
+        hsmc_test_fill(pt, len, 32 + (unsigned)i);
         /* hsmc encrypts, Python decrypts */
         CHECK_ERR(hsmc_gcm_encrypt(&H, &k_aes_known, aad, sizeof aad, pt, len, iv, ct, sizeof ct,
                                    &n),
                   HSMC_OK);
-        hiv = hexs(iv, 12);
-        haad = hexs(aad, sizeof aad);
-        hct = hexs(ct, n);
+        hiv = hsmc_test_hexs(iv, 12);
+        haad = hsmc_test_hexs(aad, sizeof aad);
+        hct = hsmc_test_hexs(ct, n);
         r = py(py_out, sizeof py_out, "gcm_dec %s %s %s %s", hk, hiv, haad, hct);
         CHECK(r == (long)len && memcmp(py_out, pt, len) == 0);
         /* Python refuses it with another AAD */
@@ -961,8 +890,8 @@ static void test_gcm_python(void)
         /* Python encrypts (its IV), hsmc decrypts */
         iv[0] ^= 0x55;
         free(hiv);
-        hiv = hexs(iv, 12);
-        hpt = hexs(pt, len);
+        hiv = hsmc_test_hexs(iv, 12);
+        hpt = hsmc_test_hexs(pt, len);
         r = py(py_out, sizeof py_out, "gcm_enc %s %s %s %s", hk, hiv, haad, hpt);
         CHECK(r == (long)(len + 16));
         if (r == (long)(len + 16)) {
@@ -1006,7 +935,7 @@ static void test_gcm_layout(void)
 static void test_wrap_token_keys(void)
 {
     uint8_t w[128], py_out[128];
-    char *hkek = hexs(kek_bytes, 32), *hkey;
+    char *hkek = hsmc_test_hexs(kek_bytes, 32), *hkey;
     size_t n = 0;
     long r;
     hsmc_key_t un;
@@ -1020,15 +949,13 @@ static void test_wrap_token_keys(void)
     CHECK_ERR(hsmc_wrap(&H, &k_kek, HSMC_WRAP_AES_KW, &k_target, w, 39, &n), HSMC_ERR_BUFFER);
     CHECK(n == 40);
     CHECK_ERR(hsmc_wrap(&H, &k_kek, HSMC_WRAP_AES_KW, &k_target, w, sizeof w, &n), HSMC_OK);
-    hkey = hexs(target_bytes, 32);
+    hkey = hsmc_test_hexs(target_bytes, 32);
     r = py(py_out, sizeof py_out, "kw %s %s", hkek, hkey);
     CHECK(r == 40 && n == 40 && memcmp(py_out, w, 40) == 0);
     free(hkey);
 
     /* unwrap into a new token key; it decrypts what the original bytes encrypt */
-    memset(&spec, 0, sizeof spec);
-    spec.alg = HSMC_ALG_AES256;
-    spec.usage = HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT;
+    spec = hsmc_test_spec(HSMC_ALG_AES256, HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT);
     CHECK_ERR(hsmc_unwrap(&H, &k_kek, HSMC_WRAP_AES_KW, w, n, "unwrapped-v0003", &spec, &un),
               HSMC_OK);
     CHECK(un.priv.cls == CKO_SECRET_KEY && un.priv.key_type == CKK_AES);
@@ -1038,10 +965,11 @@ static void test_wrap_token_keys(void)
     CHECK(!(un.priv.usage & (HSMC_USE_WRAP | HSMC_USE_UNWRAP | HSMC_USE_SIGN)));
     CHECK((un.priv.usage & HSMC_ATTR_SENSITIVE) && !(un.priv.usage & HSMC_ATTR_EXTRACTABLE) &&
           (un.priv.usage & HSMC_ATTR_TOKEN));
-    fill(pt, sizeof pt, 41);
+    hsmc_test_fill(pt, sizeof pt, 41);
     CHECK_ERR(hsmc_gcm_encrypt(&H, &un, NULL, 0, pt, sizeof pt, iv, ct, sizeof ct, &n), HSMC_OK);
     {
-        char *hk = hexs(target_bytes, 32), *hiv = hexs(iv, 12), *hct = hexs(ct, n);
+        char *hk = hsmc_test_hexs(target_bytes, 32), *hiv = hsmc_test_hexs(iv, 12),
+             *hct = hsmc_test_hexs(ct, n);
         r = py(py_out, sizeof py_out, "gcm_dec %s %s - %s", hk, hiv, hct);
         CHECK(r == (long)sizeof pt && memcmp(py_out, pt, sizeof pt) == 0);
         free(hk);
@@ -1092,7 +1020,7 @@ static void test_wrap_token_keys(void)
 
     /* AES-KWP of a 256-bit key == RFC 5649 in Python */
     CHECK_ERR(hsmc_wrap(&H, &k_kek, HSMC_WRAP_AES_KWP, &k_target, w, sizeof w, &n), HSMC_OK);
-    hkey = hexs(target_bytes, 32);
+    hkey = hsmc_test_hexs(target_bytes, 32);
     r = py(py_out, sizeof py_out, "kwp %s %s", hkek, hkey);
     CHECK(r == 40 && n == 40 && memcmp(py_out, w, 40) == 0);
     free(hkey);
@@ -1101,7 +1029,7 @@ static void test_wrap_token_keys(void)
     if (has_kwp()) {
         CHECK_ERR(hsmc_wrap(&H, &k_kek, HSMC_WRAP_AES_KWP, &k_target_odd, w, sizeof w, &n),
                   HSMC_OK);
-        hkey = hexs(odd_bytes, sizeof odd_bytes);
+        hkey = hsmc_test_hexs(odd_bytes, sizeof odd_bytes);
         r = py(py_out, sizeof py_out, "kwp %s %s", hkek, hkey);
         CHECK(r == 32 && n == 32 && memcmp(py_out, w, 32) == 0);
         free(hkey);
@@ -1111,7 +1039,7 @@ static void test_wrap_token_keys(void)
         CHECK(detail_has("0x210A") && detail_has("21-byte"));
     }
     /* unwrapping RFC 5649 from Python into a token key works everywhere */
-    hkey = hexs(target_bytes, 24);
+    hkey = hsmc_test_hexs(target_bytes, 24);
     r = py(py_out, sizeof py_out, "kwp %s %s", hkek, hkey);
     CHECK(r == 32);
     free(hkey);
@@ -1147,15 +1075,15 @@ static void test_wrap_bytes(void)
 {
     static const size_t lens[] = {16, 24, 32, 64};
     uint8_t key[64], w[600], back[300], py_out[128];
-    char *hkek = hexs(kek_bytes, 32), *hkey, *hw;
+    char *hkek = hsmc_test_hexs(kek_bytes, 32), *hkey, *hw;
     size_t i, n = 0, m = 0;
     hsmc_err_t err;
     long r;
 
     REQUIRE(have_keys);
     for (i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-        fill(key, lens[i], 50 + (unsigned)i);
-        hkey = hexs(key, lens[i]);
+        hsmc_test_fill(key, lens[i], 50 + (unsigned)i);
+        hkey = hsmc_test_hexs(key, lens[i]);
         /* KW */
         CHECK_ERR(hsmc_wrap_bytes(&H, &k_kek, HSMC_WRAP_AES_KW, key, lens[i], w, sizeof w, &n),
                   HSMC_OK);
@@ -1171,8 +1099,8 @@ static void test_wrap_bytes(void)
      * wraps as RFC 5649 (all lengths with 0x210B, multiples of 8 with 0x210A) */
     for (i = 1; i <= 40; i += 1) {
         int aligned = i % 8 == 0 || has_kwp();
-        fill(key, i, 60 + (unsigned)i);
-        hkey = hexs(key, i);
+        hsmc_test_fill(key, i, 60 + (unsigned)i);
+        hkey = hsmc_test_hexs(key, i);
         r = py(py_out, sizeof py_out, "kwp %s %s", hkek, hkey);
         CHECK(r == (long)((i + 7) / 8 * 8 + 8));
         m = 0;
@@ -1189,7 +1117,7 @@ static void test_wrap_bytes(void)
         CHECK_ERR(hsmc_wrap_bytes(&H, &k_kek, HSMC_WRAP_AES_KWP, key, i, w, sizeof w, &n),
                   HSMC_OK);
         CHECK(r == (long)n && memcmp(py_out, w, n) == 0);
-        hw = hexs(w, n);
+        hw = hsmc_test_hexs(w, n);
         r = py(py_out, sizeof py_out, "kwp_unwrap %s %s", hkek, hw);
         CHECK(r == (long)i && memcmp(py_out, key, i) == 0);
         free(hw);
@@ -1198,12 +1126,12 @@ static void test_wrap_bytes(void)
     CHECK(session_objects() == 0);
     /* CBC-PAD (IV in front), checked by Python; SoftHSM2 2.6 cannot wrap
      * with it (CKR_MECHANISM_INVALID), which must come back as UNSUPPORTED */
-    fill(key, 32, 70);
+    hsmc_test_fill(key, 32, 70);
     err = hsmc_wrap_bytes(&H, &k_kek, HSMC_WRAP_AES_CBC_PAD, key, 32, w, sizeof w, &n);
     CHECK(err == HSMC_OK || err == HSMC_ERR_UNSUPPORTED);
     if (err == HSMC_OK) {
         CHECK(n == 16 + 48);
-        hw = hexs(w, n);
+        hw = hsmc_test_hexs(w, n);
         r = py(py_out, sizeof py_out, "cbc_dec %s %s", hkek, hw);
         CHECK(r == 32 && memcmp(py_out, key, 32) == 0);
         free(hw);
@@ -1253,7 +1181,7 @@ static void test_wrap_bytes(void)
     CHECK(session_objects() == 0);
 
     /* RSA-OAEP: the public key encrypts, the private key unwraps */
-    fill(key, 32, 80);
+    hsmc_test_fill(key, 32, 80);
     CHECK_ERR(hsmc_wrap_bytes(&H, &k_rsa_wrap, HSMC_WRAP_RSA_OAEP_SHA1, key, 32, w, sizeof w, &n),
               HSMC_OK);
     CHECK(n == 256);
@@ -1298,9 +1226,7 @@ static void test_wrap_rsa(void)
     CHECK_ERR(hsmc_wrap(&H, &k_rsa_wrap, HSMC_WRAP_RSA_OAEP_SHA1, &k_target, w, sizeof w, &n),
               HSMC_OK);
     CHECK(n == 256);
-    memset(&spec, 0, sizeof spec);
-    spec.alg = HSMC_ALG_AES256;
-    spec.usage = HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT;
+    spec = hsmc_test_spec(HSMC_ALG_AES256, HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT);
     CHECK_ERR(hsmc_unwrap(&H, &k_rsa_wrap, HSMC_WRAP_RSA_OAEP_SHA1, w, n, "from-rsa", &spec, &un),
               HSMC_OK);
     CHECK(un.priv.key_type == CKK_AES);
@@ -1322,7 +1248,7 @@ static void test_rsa_encrypt(void)
     long r;
 
     REQUIRE(have_keys);
-    fill(pt, sizeof pt, 90);
+    hsmc_test_fill(pt, sizeof pt, 90);
     /* OAEP-SHA1: round trip, up to k - 42 bytes */
     CHECK_ERR(hsmc_rsa_encrypt(&H, &k_rsa, HSMC_RSA_OAEP_SHA1, pt, 214, ct, sizeof ct, &n),
               HSMC_OK);
@@ -1345,8 +1271,8 @@ static void test_rsa_encrypt(void)
     CHECK(detail_has("RSA-OAEP-SHA256") && detail_has("C_EncryptInit"));
     /* Python encrypts with the exported public key, the token decrypts */
     CHECK(export_pem(&k_rsa, "rsa", "rsa.pem"));
-    hpt = hexs(pt, 100);
-    r = py(py_out, sizeof py_out, "oaep_enc %s %s", tpath("rsa.pem"), hpt);
+    hpt = hsmc_test_hexs(pt, 100);
+    r = py(py_out, sizeof py_out, "oaep_enc %s %s", hsmc_test_path("rsa.pem"), hpt);
     CHECK(r == 256);
     if (r == 256) {
         CHECK_ERR(hsmc_rsa_decrypt(&H, &k_rsa, HSMC_RSA_OAEP_SHA1, py_out, 256, back,
@@ -1416,7 +1342,7 @@ static void test_digest(void)
     char *hm;
     long r;
 
-    fill(msg, sizeof msg, 100);
+    hsmc_test_fill(msg, sizeof msg, 100);
     for (i = 0; i < sizeof v / sizeof v[0]; i++) {
         for (j = 0; j < sizeof lens / sizeof lens[0]; j++) {
             memset(a, 0, sizeof a);
@@ -1425,7 +1351,7 @@ static void test_digest(void)
                       HSMC_OK);
             CHECK(n == hsmc_hash_len(v[i].h));
             CHECK_ERR(hsmc_hash(v[i].h, lens[j] ? msg : NULL, lens[j], b), HSMC_OK);
-            hm = hexs(msg, lens[j]);
+            hm = hsmc_test_hexs(msg, lens[j]);
             r = py(c, sizeof c, "hash %s %s", v[i].py, hm);
             free(hm);
             CHECK(r == (long)n && memcmp(a, b, n) == 0 && memcmp(a, c, n) == 0);
@@ -1453,8 +1379,8 @@ static hsmc_t G;
 static int open_faulty(void)
 {
     hsmc_cfg_t cfg;
-    const char *path = getenv("HSMC_TEST_FAULT_MODULE");
-    if (path == NULL || path[0] == '\0')
+    const char *path = hsmc_test_fault_load(&F);
+    if (path == NULL)
         return 0;
     hsmc_test_cfg(&cfg, "test");
     cfg.module_path = path;
@@ -1463,8 +1389,6 @@ static int open_faulty(void)
         fprintf(stderr, "open via fault proxy: %s\n", hsmc_detail(&G));
         return 0;
     }
-    if (hsmc_fault_api_open(path, &F) != 0)
-        return 0;
     F.clear();
     F.reset_counts();
     return 1;
@@ -1586,14 +1510,8 @@ static void test_faults(void)
 int main(void)
 {
     hsmc_cfg_t cfg;
-    FILE *f;
 
-    f = fopen(tpath("chk.py"), "w");
-    if (f == NULL || fputs(py_helper, f) < 0) {
-        perror("chk.py");
-        return 2;
-    }
-    fclose(f);
+    hsmc_test_write_bin("chk.py", py_helper, sizeof py_helper - 1);
     hsmc_test_cfg(&cfg, "test");
     hsmc_init(&H);
     if (hsmc_open(&H, &cfg) != HSMC_OK) {

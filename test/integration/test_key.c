@@ -8,9 +8,7 @@
  * proxy), and interoperation with pkcs11-tool in both directions.
  */
 #define _POSIX_C_SOURCE 200809L
-#include <stdarg.h>
 #include <stdint.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <mbedtls/pk.h>
@@ -21,83 +19,6 @@
 /* ---- helpers ------------------------------------------------------------ */
 
 static hsmc_t H; /* the "test" token, open for the whole run */
-
-static const char *tdir(void)
-{
-    return hsmc_test_env("HSMC_TEST_DIR");
-}
-
-/* Path of a file in the test directory (two rotating buffers). */
-static const char *tpath(const char *name)
-{
-    static char buf[16][512];
-    static int i;
-    i = (i + 1) % 16;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", tdir(), name);
-    return buf[i];
-}
-
-/* Run a shell command; its output goes to DIR/cmd.log (shown on failure). */
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048], full[2300];
-    va_list ap;
-    int st;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "(%s) >%s 2>&1", cmd, tpath("cmd.log"));
-    st = system(full);
-    if (st != 0) {
-        char line[512];
-        FILE *f = fopen(tpath("cmd.log"), "r");
-        fprintf(stderr, "command failed (%d): %s\n", st, cmd);
-        while (f != NULL && fgets(line, sizeof line, f) != NULL)
-            fprintf(stderr, "  | %s", line);
-        if (f != NULL)
-            fclose(f);
-    }
-    return st == 0;
-}
-
-static size_t read_file(const char *path, uint8_t *buf, size_t cap)
-{
-    FILE *f = fopen(path, "rb");
-    size_t n;
-    if (f == NULL)
-        return 0;
-    n = fread(buf, 1, cap, f);
-    fclose(f);
-    return n;
-}
-
-static int write_file(const char *path, const uint8_t *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return 0;
-    if (fwrite(buf, 1, len, f) != len) {
-        fclose(f);
-        return 0;
-    }
-    return fclose(f) == 0;
-}
-
-static void open_token(hsmc_t *h, const char *label, const char *module)
-{
-    hsmc_cfg_t cfg;
-    hsmc_err_t err;
-    hsmc_test_cfg(&cfg, label);
-    if (module != NULL)
-        cfg.module_path = module;
-    hsmc_init(h);
-    err = hsmc_open(h, &cfg);
-    if (err != HSMC_OK) {
-        fprintf(stderr, "hsmc_open(%s): %s: %s\n", label, hsmc_err_name(err), hsmc_detail(h));
-        exit(2);
-    }
-}
 
 /* Raw PKCS#11 reads, outside hsmc's key code. */
 static CK_RV raw_get(hsmc_t *h, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *t, CK_ULONG n)
@@ -392,7 +313,7 @@ static int token_sig_check(hsmc_t *h, const hsmc_key_t *key, const char *spki_fi
 
     for (i = 0; i < sizeof digest; i++)
         digest[i] = (uint8_t)(i * 7 + 3);
-    if (!write_file(tpath("digest.bin"), digest, sizeof digest))
+    if (!hsmc_test_write_file(hsmc_test_path("digest.bin"), digest, sizeof digest))
         return 0;
     switch (key->priv.key_type) {
     case CKK_EC:
@@ -400,27 +321,29 @@ static int token_sig_check(hsmc_t *h, const hsmc_key_t *key, const char *spki_fi
         if (*rv != CKR_OK)
             return 0;
         sig_len = ecdsa_der(sig, sig_len, der);
-        if (!write_file(tpath("sig.bin"), der, sig_len))
+        if (!hsmc_test_write_file(hsmc_test_path("sig.bin"), der, sig_len))
             return 0;
-        return sh("openssl pkeyutl -verify -pubin -keyform DER -inkey %s -in %s -sigfile %s",
-                  spki_file, tpath("digest.bin"), tpath("sig.bin"));
+        return hsmc_test_sh(
+            "openssl pkeyutl -verify -pubin -keyform DER -inkey %s -in %s -sigfile %s", spki_file,
+            hsmc_test_path("digest.bin"), hsmc_test_path("sig.bin"));
     case CKK_RSA:
         memcpy(in, di_sha256, sizeof di_sha256);
         memcpy(in + sizeof di_sha256, digest, sizeof digest);
         *rv = raw_sign(h, key->priv.handle, CKM_RSA_PKCS, in, sizeof di_sha256 + sizeof digest,
                        sig, &sig_len);
-        if (*rv != CKR_OK || !write_file(tpath("sig.bin"), sig, sig_len))
+        if (*rv != CKR_OK || !hsmc_test_write_file(hsmc_test_path("sig.bin"), sig, sig_len))
             return 0;
-        return sh("openssl pkeyutl -verify -pubin -keyform DER -inkey %s -in %s -sigfile %s "
-                  "-pkeyopt digest:sha256",
-                  spki_file, tpath("digest.bin"), tpath("sig.bin"));
+        return hsmc_test_sh(
+            "openssl pkeyutl -verify -pubin -keyform DER -inkey %s -in %s -sigfile %s "
+            "-pkeyopt digest:sha256",
+            spki_file, hsmc_test_path("digest.bin"), hsmc_test_path("sig.bin"));
     case CKK_EC_EDWARDS:
         *rv = raw_sign(h, key->priv.handle, CKM_EDDSA, digest, sizeof digest, sig, &sig_len);
-        if (*rv != CKR_OK || !write_file(tpath("sig.bin"), sig, sig_len))
+        if (*rv != CKR_OK || !hsmc_test_write_file(hsmc_test_path("sig.bin"), sig, sig_len))
             return 0;
-        return sh("openssl pkeyutl -verify -pubin -keyform DER -inkey %s -rawin -in %s "
-                  "-sigfile %s",
-                  spki_file, tpath("digest.bin"), tpath("sig.bin"));
+        return hsmc_test_sh("openssl pkeyutl -verify -pubin -keyform DER -inkey %s -rawin -in %s "
+                            "-sigfile %s",
+                            spki_file, hsmc_test_path("digest.bin"), hsmc_test_path("sig.bin"));
     default:
         return 0;
     }
@@ -450,7 +373,7 @@ static size_t export_spki(hsmc_t *h, const hsmc_key_t *key, uint8_t *der, size_t
     memset(der, 0xAA, cap);
     CHECK_ERR(hsmc_key_export_pub(h, key, der, cap, &len), HSMC_OK);
     CHECK(len == need);
-    CHECK(write_file(tpath(name), der, len));
+    CHECK(hsmc_test_write_file(hsmc_test_path(name), der, len));
     return len;
 }
 
@@ -553,9 +476,7 @@ static void test_generate_all(void)
     hsmc_err_t err;
 
     for (i = 0; i < sizeof gens / sizeof gens[0]; i++) {
-        memset(&spec, 0, sizeof spec);
-        spec.alg = gens[i].alg;
-        spec.usage = gens[i].usage;
+        spec = hsmc_test_spec(gens[i].alg, gens[i].usage);
         snprintf(label, sizeof label, "gen-%s", hsmc_alg_name(gens[i].alg));
         before = count_objects(&H, NULL);
         err = hsmc_key_generate(&H, label, &spec, &gen_keys[i]);
@@ -595,9 +516,7 @@ static void test_generate_session_and_id(void)
     hsmc_key_t k, k2;
     uint8_t buf[8];
 
-    memset(&spec, 0, sizeof spec);
-    spec.alg = HSMC_ALG_P256;
-    spec.usage = HSMC_USE_SIGN;
+    spec = hsmc_test_spec(HSMC_ALG_P256, HSMC_USE_SIGN);
     spec.id = id;
     spec.id_len = sizeof id;
     spec.session = 1;
@@ -663,34 +582,13 @@ static void test_find_or_create(void)
     CHECK(count_objects(&H, "foc-x") == 0);
 }
 
-/* Make a CKO_DATA object labelled `label` (a stand-in for a certificate). */
-static CK_RV make_data_object(hsmc_t *h, const char *label)
-{
-    CK_OBJECT_CLASS cls = CKO_DATA;
-    CK_BBOOL yes = CK_TRUE;
-    CK_ATTRIBUTE t[3] = {{CKA_CLASS, &cls, sizeof cls},
-                         {CKA_TOKEN, &yes, sizeof yes},
-                         {CKA_LABEL, (void *)label, strlen(label)}};
-    CK_OBJECT_HANDLE o;
-    hsmc_sess_t s;
-    CK_RV rv;
-    memset(&s, 0, sizeof s);
-    if (hsmc_session_begin(h, &s) != HSMC_OK)
-        return CKR_GENERAL_ERROR;
-    rv = hsmc_functions(h)->C_CreateObject(s.handle, t, 3, &o);
-    (void)hsmc_session_end(&s, rv, "C_CreateObject");
-    return rv;
-}
-
 static void test_duplicate_label(void)
 {
     hsmc_key_spec_t spec;
     hsmc_key_t k, k2;
     size_t before;
 
-    memset(&spec, 0, sizeof spec);
-    spec.alg = HSMC_ALG_P256;
-    spec.usage = HSMC_USE_SIGN;
+    spec = hsmc_test_spec(HSMC_ALG_P256, HSMC_USE_SIGN);
     CHECK_ERR(hsmc_key_generate(&H, "dup", &spec, &k), HSMC_OK);
     before = count_objects(&H, NULL);
     CHECK_ERR(hsmc_key_generate(&H, "dup", &spec, &k2), HSMC_ERR_EXISTS);
@@ -703,7 +601,7 @@ static void test_duplicate_label(void)
               HSMC_ERR_EXISTS);
     CHECK(count_objects(&H, NULL) == before);
     /* Another kind of object (a certificate, data) does not block a key. */
-    CHECK(make_data_object(&H, "dup-data") == CKR_OK);
+    CHECK(hsmc_test_make_data_object(&H, "dup-data", NULL, 0) == CKR_OK);
     CHECK_ERR(hsmc_key_generate(&H, "dup-data", &spec, &k2), HSMC_OK);
     CHECK_ERR(hsmc_key_open(&H, "dup-data", &k2), HSMC_OK);
     CHECK(k2.priv.cls == CKO_SECRET_KEY);
@@ -717,14 +615,12 @@ static void test_rotation(void)
     size_t before;
     unsigned v;
 
-    memset(&spec, 0, sizeof spec);
-    spec.alg = HSMC_ALG_P256;
-    spec.usage = HSMC_USE_SIGN;
+    spec = hsmc_test_spec(HSMC_ALG_P256, HSMC_USE_SIGN);
     CHECK_ERR(hsmc_key_latest(&H, "rot", &latest), HSMC_ERR_OBJECT_NOT_FOUND);
     CHECK_ERR(hsmc_key_plan(&H, "rot", &plan), HSMC_OK);
     CHECK(plan.count == 0 && plan.next == 1 && strcmp(plan.next_label, "rot-v0001") == 0);
     /* labels that look like versions but are not of "rot" */
-    CHECK(make_data_object(&H, "rot-v0007") == CKR_OK); /* not a key */
+    CHECK(hsmc_test_make_data_object(&H, "rot-v0007", NULL, 0) == CKR_OK); /* not a key */
     CHECK_ERR(hsmc_key_generate(&H, "rot-v01", &spec, &k), HSMC_OK);
     CHECK_ERR(hsmc_key_generate(&H, "rotx-v0009", &spec, &k), HSMC_OK);
     CHECK_ERR(hsmc_key_generate(&H, "rot-v00005", &spec, &k), HSMC_OK);
@@ -767,9 +663,7 @@ static void test_rotation_many(void)
     hsmc_key_t k;
     unsigned v, n = HSMC_MAX_VERSIONS + 2;
 
-    memset(&spec, 0, sizeof spec);
-    spec.alg = HSMC_ALG_AES128;
-    spec.usage = HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT;
+    spec = hsmc_test_spec(HSMC_ALG_AES128, HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT);
     for (v = 1; v <= n; v++)
         CHECK_ERR(hsmc_key_rotate(&H, "many", &spec, &k), HSMC_OK);
     CHECK(k.version == n);
@@ -785,10 +679,11 @@ static void test_rotation_many(void)
 /* openssl writes the software keys; its SPKI of them is the reference. */
 static int make_soft_key(const char *name, const char *genpkey_args)
 {
-    const char *pem = tpath("soft.pem");
-    return sh("openssl genpkey %s -out %s", genpkey_args, pem) &&
-           sh("openssl pkey -in %s -outform DER -out %s", pem, tpath(name)) &&
-           sh("openssl pkey -in %s -pubout -outform DER -out %s.pub", pem, tpath(name));
+    const char *pem = hsmc_test_path("soft.pem");
+    return hsmc_test_sh("openssl genpkey %s -out %s", genpkey_args, pem) &&
+           hsmc_test_sh("openssl pkey -in %s -outform DER -out %s", pem, hsmc_test_path(name)) &&
+           hsmc_test_sh("openssl pkey -in %s -pubout -outform DER -out %s.pub", pem,
+                        hsmc_test_path(name));
 }
 
 /* Import DIR/<file> under `label`; SPKI must equal openssl's and mbedTLS's
@@ -804,13 +699,11 @@ static void import_and_compare(const char *file, const char *label, hsmc_key_alg
     char pubname[64];
     int ret;
 
-    len = read_file(tpath(file), der, sizeof der);
+    len = hsmc_test_read_file(hsmc_test_path(file), der, sizeof der);
     snprintf(pubname, sizeof pubname, "%s.pub", file);
-    rlen = read_file(tpath(pubname), ref, sizeof ref);
+    rlen = hsmc_test_read_file(hsmc_test_path(pubname), ref, sizeof ref);
     REQUIRE(len > 0 && rlen > 0);
-    memset(&spec, 0, sizeof spec);
-    spec.alg = alg;
-    spec.usage = usage;
+    spec = hsmc_test_spec(alg, usage);
     before = count_objects(&H, NULL);
     CHECK_ERR(hsmc_key_import(&H, label, &spec, der, len, &k), HSMC_OK);
     if (k.priv.handle == CK_INVALID_HANDLE) {
@@ -832,7 +725,7 @@ static void import_and_compare(const char *file, const char *label, hsmc_key_alg
     }
     mbedtls_pk_free(&pk);
     if (usage & HSMC_USE_SIGN)
-        CHECK(token_sig_verifies(&H, &k, tpath(pubname)));
+        CHECK(token_sig_verifies(&H, &k, hsmc_test_path(pubname)));
 }
 
 static void test_import(void)
@@ -845,9 +738,7 @@ static void test_import(void)
     size_t len, before;
 
     /* AES bytes */
-    memset(&spec, 0, sizeof spec);
-    spec.alg = HSMC_ALG_AES256;
-    spec.usage = HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT;
+    spec = hsmc_test_spec(HSMC_ALG_AES256, HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT);
     CHECK_ERR(hsmc_key_import(&H, "imp-aes", &spec, aes, sizeof aes, &k), HSMC_OK);
     check_key(&H, &k, HSMC_ALG_AES256, spec.usage, 1);
     CHECK(get_bool(&H, k.priv.handle, CKA_LOCAL) == 0);
@@ -862,12 +753,13 @@ static void test_import(void)
     /* EC P-256: PKCS#8, SEC1, SEC1 without the public key */
     REQUIRE(make_soft_key("ec.p8", "-algorithm EC -pkeyopt ec_paramgen_curve:P-256"));
     import_and_compare("ec.p8", "imp-ec-p8", HSMC_ALG_P256, HSMC_USE_SIGN);
-    REQUIRE(sh("openssl ec -in %s -outform DER -out %s", tpath("soft.pem"), tpath("ec.sec1")) &&
-            sh("cp %s.pub %s.pub", tpath("ec.p8"), tpath("ec.sec1")));
+    REQUIRE(hsmc_test_sh("openssl ec -in %s -outform DER -out %s", hsmc_test_path("soft.pem"),
+                         hsmc_test_path("ec.sec1")) &&
+            hsmc_test_sh("cp %s.pub %s.pub", hsmc_test_path("ec.p8"), hsmc_test_path("ec.sec1")));
     import_and_compare("ec.sec1", "imp-ec-sec1", HSMC_ALG_P256, HSMC_USE_SIGN | HSMC_USE_DERIVE);
-    REQUIRE(sh("openssl ec -in %s -no_public -outform DER -out %s", tpath("soft.pem"),
-               tpath("ec.nopub")) &&
-            sh("cp %s.pub %s.pub", tpath("ec.p8"), tpath("ec.nopub")));
+    REQUIRE(hsmc_test_sh("openssl ec -in %s -no_public -outform DER -out %s",
+                         hsmc_test_path("soft.pem"), hsmc_test_path("ec.nopub")) &&
+            hsmc_test_sh("cp %s.pub %s.pub", hsmc_test_path("ec.p8"), hsmc_test_path("ec.nopub")));
     import_and_compare("ec.nopub", "imp-ec-nopub", HSMC_ALG_P256, HSMC_USE_SIGN);
     REQUIRE(make_soft_key("ec384.p8", "-algorithm EC -pkeyopt ec_paramgen_curve:P-384"));
     import_and_compare("ec384.p8", "imp-ec384", HSMC_ALG_P384, HSMC_USE_SIGN);
@@ -877,15 +769,15 @@ static void test_import(void)
     /* RSA-2048: PKCS#8 and PKCS#1 */
     REQUIRE(make_soft_key("rsa.p8", "-algorithm RSA -pkeyopt rsa_keygen_bits:2048"));
     import_and_compare("rsa.p8", "imp-rsa-p8", HSMC_ALG_RSA2048, HSMC_USE_SIGN);
-    REQUIRE(sh("openssl rsa -in %s -traditional -outform DER -out %s", tpath("soft.pem"),
-               tpath("rsa.p1")) &&
-            sh("cp %s.pub %s.pub", tpath("rsa.p8"), tpath("rsa.p1")));
+    REQUIRE(hsmc_test_sh("openssl rsa -in %s -traditional -outform DER -out %s",
+                         hsmc_test_path("soft.pem"), hsmc_test_path("rsa.p1")) &&
+            hsmc_test_sh("cp %s.pub %s.pub", hsmc_test_path("rsa.p8"), hsmc_test_path("rsa.p1")));
     import_and_compare("rsa.p1", "imp-rsa-p1", HSMC_ALG_RSA2048,
                        HSMC_USE_SIGN | HSMC_USE_DECRYPT | HSMC_USE_UNWRAP);
 
     /* bad input leaves nothing */
     before = count_objects(&H, NULL);
-    len = read_file(tpath("ec.p8"), der, sizeof der);
+    len = hsmc_test_read_file(hsmc_test_path("ec.p8"), der, sizeof der);
     spec.alg = HSMC_ALG_P384;
     spec.usage = HSMC_USE_SIGN;
     CHECK_ERR(hsmc_key_import(&H, "imp-bad", &spec, der, len, &k), HSMC_ERR_ARG);
@@ -894,13 +786,13 @@ static void test_import(void)
     CHECK_ERR(hsmc_key_import(&H, "imp-bad", &spec, der, len - 1, &k), HSMC_ERR_FORMAT);
     CHECK_ERR(hsmc_key_import(&H, "imp-bad", &spec, (const uint8_t *)"hello", 5, &k),
               HSMC_ERR_FORMAT);
-    len = read_file(tpath("soft.pem"), der, sizeof der);
+    len = hsmc_test_read_file(hsmc_test_path("soft.pem"), der, sizeof der);
     CHECK_ERR(hsmc_key_import(&H, "imp-bad", &spec, der, len, &k), HSMC_ERR_FORMAT);
     CHECK_ERR(hsmc_key_import(&H, "imp-bad", &spec, NULL, 0, &k), HSMC_ERR_ARG);
     spec.alg = HSMC_ALG_ED25519;
     CHECK_ERR(hsmc_key_import(&H, "imp-bad", &spec, aes, 32, &k), HSMC_ERR_UNSUPPORTED);
     REQUIRE(make_soft_key("rsa1024.p8", "-algorithm RSA -pkeyopt rsa_keygen_bits:1024"));
-    len = read_file(tpath("rsa1024.p8"), der, sizeof der);
+    len = hsmc_test_read_file(hsmc_test_path("rsa1024.p8"), der, sizeof der);
     spec.alg = HSMC_ALG_RSA2048;
     CHECK_ERR(hsmc_key_import(&H, "imp-bad", &spec, der, len, &k), HSMC_ERR_UNSUPPORTED);
     CHECK(count_objects(&H, NULL) == before);
@@ -925,8 +817,8 @@ static void test_export_pub(void)
             fprintf(stderr, "  export %s: %s\n", name, hsmc_detail(&H));
             continue;
         }
-        CHECK(sh("openssl pkey -pubin -inform DER -in %s -noout", tpath(name)));
-        CHECK(!sign || token_sig_verifies(&H, k, tpath(name)));
+        CHECK(hsmc_test_sh("openssl pkey -pubin -inform DER -in %s -noout", hsmc_test_path(name)));
+        CHECK(!sign || token_sig_verifies(&H, k, hsmc_test_path(name)));
         if (k->alg == HSMC_ALG_ED25519) {
             CHECK(len == 44 && memcmp(der, "\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00", 12) == 0);
             continue;
@@ -951,9 +843,7 @@ static void test_delete(void)
     hsmc_key_t k, copy;
     size_t before;
 
-    memset(&spec, 0, sizeof spec);
-    spec.alg = HSMC_ALG_P256;
-    spec.usage = HSMC_USE_SIGN;
+    spec = hsmc_test_spec(HSMC_ALG_P256, HSMC_USE_SIGN);
     before = count_objects(&H, NULL);
     CHECK_ERR(hsmc_key_generate(&H, "del-ec", &spec, &k), HSMC_OK);
     CHECK(count_objects(&H, "del-ec") == 2);
@@ -971,7 +861,7 @@ static void test_delete(void)
     CHECK_ERR(hsmc_key_delete(&H, &k), HSMC_OK);
     CHECK(count_objects(&H, "del-aes") == 0);
     /* a key and a data object with the same label: only the key goes */
-    CHECK(make_data_object(&H, "del-mixed") == CKR_OK);
+    CHECK(hsmc_test_make_data_object(&H, "del-mixed", NULL, 0) == CKR_OK);
     CHECK_ERR(hsmc_key_generate(&H, "del-mixed", &spec, &k), HSMC_OK);
     CHECK_ERR(hsmc_key_delete(&H, &k), HSMC_OK);
     CHECK(count_objects(&H, "del-mixed") == 1);
@@ -1070,7 +960,7 @@ static void test_fault_attrs(void)
     hsmc_key_t k;
     size_t before;
     unsigned long rec;
-    const char *proxy = getenv("HSMC_TEST_FAULT_MODULE");
+    const char *proxy = hsmc_test_fault_load(&fault);
     static const struct {
         CK_ATTRIBUTE_TYPE type;
         CK_BBOOL value;
@@ -1088,12 +978,12 @@ static void test_fault_attrs(void)
     };
     size_t i;
 
-    if (proxy == NULL || proxy[0] == '\0' || hsmc_fault_api_open(proxy, &fault) != 0) {
+    if (proxy == NULL) {
         fprintf(stderr, "note %s: no fault proxy; skipped\n", hsmc_test_name);
         return;
     }
     fault.clear();
-    open_token(&f, "test", proxy);
+    hsmc_test_open(&f, "test", proxy);
     memset(&spec, 0, sizeof spec);
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         spec.alg = cases[i].alg;
@@ -1138,7 +1028,7 @@ static void test_fault_attrs(void)
     fault.set("C_CreateObject", CKR_DEVICE_ERROR, 1, 1);
     {
         static uint8_t der[512];
-        size_t len = read_file(tpath("ec.p8"), der, sizeof der);
+        size_t len = hsmc_test_read_file(hsmc_test_path("ec.p8"), der, sizeof der);
         if (len > 0) {
             CHECK_ERR(hsmc_key_import(&f, "fault-imp2", &spec, der, len, &k), HSMC_ERR_TOKEN);
             CHECK(count_objects(&f, NULL) == before);
@@ -1196,8 +1086,8 @@ static void test_fault_attrs(void)
 
 static int p11tool(const char *args)
 {
-    return sh("pkcs11-tool --module %s --token-label test2 --login --pin %s %s",
-              hsmc_test_env("HSMC_TEST_MODULE"), hsmc_test_env("HSMC_TEST_PIN"), args);
+    return hsmc_test_sh("pkcs11-tool --module %s --token-label test2 --login --pin %s %s",
+                        hsmc_test_env("HSMC_TEST_MODULE"), hsmc_test_env("HSMC_TEST_PIN"), args);
 }
 
 /* The block of `pkcs11-tool -O` output for object class `kind` with label. */
@@ -1242,38 +1132,46 @@ static void test_interop_pkcs11_tool(void)
     hsmc_key_t k;
     hsmc_key_spec_t spec;
     static const uint8_t id_ec[2] = {0x4b, 0x01}, id_rsa[2] = {0x4b, 0x02}, id_aes[2] = {0x4b, 0x03};
-    size_t len, rlen;
+    /* made by pkcs11-tool below; id 0a<id_last> checked where it is not 0 */
+    static const struct {
+        const char *label;
+        hsmc_key_alg_t alg;
+        unsigned id_last;
+    } p11_pairs[] = {{"p11-ec", HSMC_ALG_P256, 0x01}, {"p11-rsa", HSMC_ALG_RSA2048, 0}};
+    size_t len, rlen, i;
 
-    open_token(&h2, "test2", NULL);
+    hsmc_test_open(&h2, "test2", NULL);
     /* made by pkcs11-tool, used by hsmc */
     REQUIRE(p11tool("--keypairgen --key-type EC:prime256v1 --label p11-ec --id 0a01 --usage-sign"));
     REQUIRE(p11tool("--keypairgen --key-type rsa:2048 --label p11-rsa --id 0a02 --usage-sign"));
     REQUIRE(p11tool("--keygen --key-type AES:32 --label p11-aes --id 0a03"));
-    CHECK_ERR(hsmc_key_open(&h2, "p11-ec", &k), HSMC_OK);
-    CHECK(k.alg == HSMC_ALG_P256 && k.has_pub && k.priv.id_len == 2 && k.priv.id[1] == 0x01);
-    len = export_spki(&h2, &k, der, sizeof der, "p11-ec.spki");
-    CHECK(p11tool("--read-object --type pubkey --label p11-ec -o " "$HSMC_TEST_DIR/p11-ec.raw"));
-    CHECK(sh("openssl pkey -pubin -in %s -outform DER -out %s", tpath("p11-ec.raw"),
-             tpath("p11-ec.ref")));
-    rlen = read_file(tpath("p11-ec.ref"), ref, sizeof ref);
-    CHECK(len > 0 && len == rlen && memcmp(der, ref, len) == 0);
-    CHECK(token_sig_verifies(&h2, &k, tpath("p11-ec.spki")));
-    CHECK_ERR(hsmc_key_open(&h2, "p11-rsa", &k), HSMC_OK);
-    CHECK(k.alg == HSMC_ALG_RSA2048 && k.has_pub);
-    len = export_spki(&h2, &k, der, sizeof der, "p11-rsa.spki");
-    CHECK(p11tool("--read-object --type pubkey --label p11-rsa -o $HSMC_TEST_DIR/p11-rsa.raw"));
-    CHECK(sh("openssl pkey -pubin -in %s -outform DER -out %s", tpath("p11-rsa.raw"),
-             tpath("p11-rsa.ref")));
-    rlen = read_file(tpath("p11-rsa.ref"), ref, sizeof ref);
-    CHECK(len > 0 && len == rlen && memcmp(der, ref, len) == 0);
-    CHECK(token_sig_verifies(&h2, &k, tpath("p11-rsa.spki")));
+    /* the pairs: hsmc exports the public key pkcs11-tool reads, and token
+     * signatures verify with it */
+    for (i = 0; i < sizeof p11_pairs / sizeof p11_pairs[0]; i++) {
+        const char *label = p11_pairs[i].label;
+        unsigned id = p11_pairs[i].id_last;
+        char args[160], spki[64], raw[64], ref_name[64];
+        snprintf(spki, sizeof spki, "%s.spki", label);
+        snprintf(raw, sizeof raw, "%s.raw", label);
+        snprintf(ref_name, sizeof ref_name, "%s.ref", label);
+        CHECK_ERR(hsmc_key_open(&h2, label, &k), HSMC_OK);
+        CHECK(k.alg == p11_pairs[i].alg && k.has_pub &&
+              (id == 0 || (k.priv.id_len == 2 && k.priv.id[1] == id)));
+        len = export_spki(&h2, &k, der, sizeof der, spki);
+        snprintf(args, sizeof args, "--read-object --type pubkey --label %s -o $HSMC_TEST_DIR/%s",
+                 label, raw);
+        CHECK(p11tool(args));
+        CHECK(hsmc_test_sh("openssl pkey -pubin -in %s -outform DER -out %s", hsmc_test_path(raw),
+                           hsmc_test_path(ref_name)));
+        rlen = hsmc_test_read_file(hsmc_test_path(ref_name), ref, sizeof ref);
+        CHECK(len > 0 && len == rlen && memcmp(der, ref, len) == 0);
+        CHECK(token_sig_verifies(&h2, &k, hsmc_test_path(spki)));
+    }
     CHECK_ERR(hsmc_key_open(&h2, "p11-aes", &k), HSMC_OK);
     CHECK(k.alg == HSMC_ALG_AES256 && !k.has_pub && k.priv.cls == CKO_SECRET_KEY);
 
     /* made by hsmc, listed by pkcs11-tool */
-    memset(&spec, 0, sizeof spec);
-    spec.alg = HSMC_ALG_P256;
-    spec.usage = HSMC_USE_SIGN;
+    spec = hsmc_test_spec(HSMC_ALG_P256, HSMC_USE_SIGN);
     spec.id = id_ec;
     spec.id_len = 2;
     CHECK_ERR(hsmc_key_generate(&h2, "hsmc-ec", &spec, &k), HSMC_OK);
@@ -1286,7 +1184,7 @@ static void test_interop_pkcs11_tool(void)
     spec.id = id_aes;
     CHECK_ERR(hsmc_key_generate(&h2, "hsmc-aes", &spec, &k), HSMC_OK);
     REQUIRE(p11tool("-O > $HSMC_TEST_DIR/listing.txt"));
-    len = read_file(tpath("listing.txt"), listing, sizeof listing - 1);
+    len = hsmc_test_read_file(hsmc_test_path("listing.txt"), listing, sizeof listing - 1);
     listing[len] = '\0';
     if (getenv("HSMC_TEST_VERBOSE") != NULL)
         fprintf(stderr, "%s\n", (const char *)listing);
@@ -1315,7 +1213,7 @@ static void test_interop_pkcs11_tool(void)
     CHECK_ERR(hsmc_key_open(&h2, "hsmc-ec", &k), HSMC_OK);
     len = export_spki(&h2, &k, der, sizeof der, "hsmc-ec.spki");
     CHECK(p11tool("--read-object --type pubkey --label hsmc-ec -o $HSMC_TEST_DIR/hsmc-ec.raw"));
-    rlen = read_file(tpath("hsmc-ec.raw"), ref, sizeof ref);
+    rlen = hsmc_test_read_file(hsmc_test_path("hsmc-ec.raw"), ref, sizeof ref);
     CHECK(len > 0 && len == rlen && memcmp(der, ref, len) == 0);
     /* and deletes what pkcs11-tool made */
     CHECK_ERR(hsmc_key_open(&h2, "p11-ec", &k), HSMC_OK);
@@ -1403,9 +1301,9 @@ static int p11test(const char *args)
     CK_SLOT_ID slot = 0;
     if (hsmc_slot(&H, &slot) != HSMC_OK)
         return 0;
-    return sh("pkcs11-tool --module %s --slot %lu --login --pin %s %s",
-              hsmc_test_env("HSMC_TEST_MODULE"), (unsigned long)slot,
-              hsmc_test_env("HSMC_TEST_PIN"), args);
+    return hsmc_test_sh("pkcs11-tool --module %s --slot %lu --login --pin %s %s",
+                        hsmc_test_env("HSMC_TEST_MODULE"), (unsigned long)slot,
+                        hsmc_test_env("HSMC_TEST_PIN"), args);
 }
 
 /* `pkcs11-tool --list-objects` of token "test" into buf (NUL-terminated). */
@@ -1413,10 +1311,10 @@ static int list_test_token(char *buf, size_t cap)
 {
     char args[600];
     size_t len;
-    snprintf(args, sizeof args, "--list-objects > %s", tpath("objects.txt"));
+    snprintf(args, sizeof args, "--list-objects > %s", hsmc_test_path("objects.txt"));
     if (!p11test(args))
         return 0;
-    len = read_file(tpath("objects.txt"), (uint8_t *)buf, cap - 1);
+    len = hsmc_test_read_file(hsmc_test_path("objects.txt"), (uint8_t *)buf, cap - 1);
     buf[len] = '\0';
     return 1;
 }
@@ -1493,21 +1391,22 @@ static void test_orphans(void)
     REQUIRE(make_pair(&H, "mix", 7, 0, 0));
     REQUIRE(make_pair(&H, "mix", 8, 0, 0));
     REQUIRE(make_pair(&H, "mix", 10, 0, 1));
-    REQUIRE(sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
-               "%s -subj /CN=mix -days 1 -outform DER -out %s",
-               tpath("mix.key"), tpath("mix.der")));
+    REQUIRE(
+        hsmc_test_sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+                     "%s -subj /CN=mix -days 1 -outform DER -out %s",
+                     hsmc_test_path("mix.key"), hsmc_test_path("mix.der")));
     snprintf(self, sizeof self, "--write-object %s --type cert --label mix --id 0c09",
-             tpath("mix.der"));
+             hsmc_test_path("mix.der"));
     REQUIRE(p11test(self));
     CHECK(count_objects(&H, "mix") == 10);
     /* Without the user login every public key would look alone: refused. */
     sl = readlink("/proc/self/exe", self, sizeof self - 1);
     REQUIRE(sl > 0);
     self[sl] = '\0';
-    CHECK(sh("%s --orphans-no-login mix > %s", self, tpath("nologin.txt")));
+    CHECK(hsmc_test_sh("%s --orphans-no-login mix > %s", self, hsmc_test_path("nologin.txt")));
     {
         uint8_t out[512];
-        size_t len = read_file(tpath("nologin.txt"), out, sizeof out - 1);
+        size_t len = hsmc_test_read_file(hsmc_test_path("nologin.txt"), out, sizeof out - 1);
         out[len] = '\0';
         if (strncmp((const char *)out, "HSMC_ERR_NOT_LOGGED_IN 0 ", 25) != 0) {
             fprintf(stderr, "  without login: %s", (const char *)out);
@@ -1560,10 +1459,10 @@ static void test_orphans(void)
     /* The session dies between two destroys: hsmc recovers, goes on, and
      * counts what it removed over both attempts. */
     {
-        const char *proxy = getenv("HSMC_TEST_FAULT_MODULE");
+        const char *proxy = hsmc_test_fault_load(&fault);
         unsigned long rec;
         hsmc_t f;
-        if (proxy == NULL || proxy[0] == '\0' || hsmc_fault_api_open(proxy, &fault) != 0) {
+        if (proxy == NULL) {
             fprintf(stderr, "note %s: no fault proxy; recovery case skipped\n", hsmc_test_name);
             return;
         }
@@ -1572,7 +1471,7 @@ static void test_orphans(void)
         REQUIRE(make_pair(&H, "orph-f", 13, 0, 0));
         REQUIRE(make_pair(&H, "orph-f", 14, 1, 0));
         fault.clear();
-        open_token(&f, "test", proxy);
+        hsmc_test_open(&f, "test", proxy);
         rec = hsmc_recoveries(&f);
         fault.close_sessions_on("C_DestroyObject", 1);
         CHECK_ERR(hsmc_key_remove_orphans(&f, "orph-f", &n), HSMC_OK);
@@ -1600,7 +1499,7 @@ int main(int argc, char **argv)
     setvbuf(stderr, NULL, _IONBF, 0);
     if (argc == 3 && strcmp(argv[1], "--orphans-no-login") == 0)
         return orphans_no_login(argv[2]);
-    open_token(&H, "test", NULL);
+    hsmc_test_open(&H, "test", NULL);
     RUN(test_names);
     RUN(test_generate_all);
     RUN(test_generate_session_and_id);

@@ -13,7 +13,7 @@
 #define KWP_LEGACY 0x210AUL /* SoftHSM2's RFC 5649 wrap */
 
 static hsmc_fault_api_t fault;
-static int have_fault;
+static const char *fault_module; /* the loaded fault proxy, NULL when there is none */
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -212,16 +212,23 @@ static void test_probe_no_login(void)
     hsmc_close(&h);
 }
 
+/* 1 when the fault proxy is loaded, else 0 with a note that the test is skipped. */
+static int have_proxy(void)
+{
+    if (fault_module == NULL)
+        fprintf(stderr, "  (no fault proxy: skipped)\n");
+    return fault_module != NULL;
+}
+
 /* List-only: statuses from the lists, no key made (counted by the proxy). */
 static void test_probe_list_only(void)
 {
-    const char *module = have_fault ? getenv("HSMC_TEST_FAULT_MODULE") : NULL;
     hsmc_t h;
     hsmc_caps_t caps;
     int i;
 
-    REQUIRE(open_token(&h, module, "test", 0) == HSMC_OK);
-    if (have_fault)
+    REQUIRE(open_token(&h, fault_module, "test", 0) == HSMC_OK);
+    if (fault_module != NULL)
         fault.reset_counts();
     CHECK_ERR(hsmc_probe(&h, HSMC_PROBE_LIST_ONLY, &caps), HSMC_OK);
     print_caps("SoftHSM2, list only", &caps);
@@ -229,7 +236,7 @@ static void test_probe_list_only(void)
         CHECK_CAP(caps, (hsmc_op_t)i, HSMC_CAP_LISTED);
     CHECK(caps.op[HSMC_OP_AES_KEY_WRAP_PAD].mech == KWP_LEGACY);
     CHECK(caps.gcm_layout == 0);
-    if (have_fault) {
+    if (fault_module != NULL) {
         CHECK(fault.calls("C_GenerateKey") == 0);
         CHECK(fault.calls("C_GenerateKeyPair") == 0);
         CHECK(fault.calls("C_GenerateRandom") == 0);
@@ -292,16 +299,13 @@ static void test_probe_faults_leave_nothing(void)
         {"C_GenerateKey", CKR_TEMPLATE_INCONSISTENT, 0, 1, HSMC_OP_KEYGEN_AES, HSMC_CAP_LISTED,
          HSMC_OP_KEYGEN_EC},
     };
-    const char *module = getenv("HSMC_TEST_FAULT_MODULE");
     hsmc_t h;
     hsmc_caps_t caps;
     size_t i;
 
-    if (!have_fault) {
-        fprintf(stderr, "  (no fault proxy: skipped)\n");
+    if (!have_proxy())
         return;
-    }
-    REQUIRE(open_token(&h, module, "test", 0) == HSMC_OK);
+    REQUIRE(open_token(&h, fault_module, "test", 0) == HSMC_OK);
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         long left;
         fault.clear();
@@ -348,16 +352,13 @@ static void test_probe_faults_leave_nothing(void)
  */
 static void test_probe_dirty_session(void)
 {
-    const char *module = getenv("HSMC_TEST_FAULT_MODULE");
     hsmc_t h;
     hsmc_caps_t caps;
     uint8_t rnd[8];
 
-    if (!have_fault) {
-        fprintf(stderr, "  (no fault proxy: skipped)\n");
+    if (!have_proxy())
         return;
-    }
-    REQUIRE(open_token(&h, module, "test", 0) == HSMC_OK);
+    REQUIRE(open_token(&h, fault_module, "test", 0) == HSMC_OK);
     fault.clear();
     fault.set("C_Sign", CKR_DEVICE_ERROR, 0, 2); /* SoftHSM2's sign stays active */
     CHECK_ERR(hsmc_probe(&h, 0, &caps), HSMC_OK);
@@ -390,15 +391,12 @@ static void test_probe_dirty_session(void)
 /* A session lost half-way: recovered, probe redone, same answers. */
 static void test_probe_session_loss(void)
 {
-    const char *module = getenv("HSMC_TEST_FAULT_MODULE");
     hsmc_t h;
     hsmc_caps_t caps;
 
-    if (!have_fault) {
-        fprintf(stderr, "  (no fault proxy: skipped)\n");
+    if (!have_proxy())
         return;
-    }
-    REQUIRE(open_token(&h, module, "test", 0) == HSMC_OK);
+    REQUIRE(open_token(&h, fault_module, "test", 0) == HSMC_OK);
     fault.clear();
     /* The second C_SignInit fails as if the token had closed the session. */
     fault.set("C_SignInit", CKR_SESSION_HANDLE_INVALID, 1, 1);
@@ -422,15 +420,11 @@ static void test_probe_session_loss(void)
 
 int main(void)
 {
-    const char *proxy = getenv("HSMC_TEST_FAULT_MODULE");
-
-    have_fault = 0;
-    if (proxy != NULL && proxy[0] != '\0') {
-        setenv("HSMC_FAULT_MODULE", hsmc_test_env("HSMC_TEST_MODULE"), 1);
-        have_fault = hsmc_fault_api_open(proxy, &fault) == 0;
-        if (!have_fault)
-            fprintf(stderr, "cannot load the fault proxy %s\n", proxy);
-    }
+    /* The proxy forwards to the module the other tests use. */
+    setenv("HSMC_FAULT_MODULE", hsmc_test_env("HSMC_TEST_MODULE"), 1);
+    fault_module = hsmc_test_fault_load(&fault);
+    if (fault_module == NULL)
+        fprintf(stderr, "cannot load the fault proxy (HSMC_TEST_FAULT_MODULE)\n");
     RUN(test_count_sees_session_objects);
     RUN(test_probe_softhsm);
     RUN(test_probe_args);

@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -40,73 +39,6 @@ static hsmc_t H;
 static volatile pid_t CHILD; /* the running openssl process, for the alarm handler */
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static const char *tpath(const char *name)
-{
-    static char buf[16][512];
-    static int i;
-    i = (i + 1) % 16;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", hsmc_test_env("HSMC_TEST_DIR"), name);
-    return buf[i];
-}
-
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048], full[2400];
-    va_list ap;
-    int st;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "(%s) >%s 2>&1", cmd, tpath("cmd.log"));
-    st = system(full);
-    if (st != 0) {
-        char line[512];
-        FILE *f = fopen(tpath("cmd.log"), "r");
-        fprintf(stderr, "command failed (%d): %s\n", st, cmd);
-        while (f != NULL && fgets(line, sizeof line, f) != NULL)
-            fprintf(stderr, "  | %s", line);
-        if (f != NULL)
-            fclose(f);
-    }
-    return st == 0;
-}
-
-static int file_has(const char *path, const char *text)
-{
-    static char buf[65536];
-    FILE *f = fopen(path, "rb");
-    size_t n;
-    if (f == NULL)
-        return 0;
-    n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, text) != NULL;
-}
-
-static void show_file(const char *path)
-{
-    char line[512];
-    FILE *f = fopen(path, "r");
-    while (f != NULL && fgets(line, sizeof line, f) != NULL)
-        fprintf(stderr, "  | %s", line);
-    if (f != NULL)
-        fclose(f);
-}
-
-static int write_file(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return 0;
-    if (fwrite(buf, 1, len, f) != len) {
-        fclose(f);
-        return 0;
-    }
-    return fclose(f) == 0;
-}
 
 static void sleep_ms(long ms)
 {
@@ -199,7 +131,7 @@ static int wait_for(const char *log, const char *text, long ms)
 {
     long waited;
     for (waited = 0; waited < ms; waited += 20) {
-        if (file_has(log, text))
+        if (hsmc_test_file_has(log, text))
             return 1;
         sleep_ms(20);
     }
@@ -212,19 +144,6 @@ static void on_alarm(int sig)
     if (CHILD > 0)
         kill(CHILD, SIGKILL);
     _exit(3);
-}
-
-static void open_token(hsmc_t *h, const char *label)
-{
-    hsmc_cfg_t cfg;
-    hsmc_err_t err;
-    hsmc_test_cfg(&cfg, label);
-    hsmc_init(h);
-    err = hsmc_open(h, &cfg);
-    if (err != HSMC_OK) {
-        fprintf(stderr, "hsmc_open(%s): %s: %s\n", label, hsmc_err_name(err), hsmc_detail(h));
-        exit(2);
-    }
 }
 
 /* ---- certificates ------------------------------------------------------- */
@@ -259,23 +178,27 @@ static int make_ca(void)
     const char *sw[2] = {"server", "client"};
     int i;
 
-    if (!write_file(tpath("root.cnf"), cnf, sizeof cnf - 1) ||
-        !write_file(tpath("leaf.ext"), ext, sizeof ext - 1))
+    if (!hsmc_test_write_file(hsmc_test_path("root.cnf"), cnf, sizeof cnf - 1) ||
+        !hsmc_test_write_file(hsmc_test_path("leaf.ext"), ext, sizeof ext - 1))
         return 0;
-    if (!sh("openssl req -x509 -config %s -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+    if (!hsmc_test_sh(
+            "openssl req -x509 -config %s -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
             "-keyout %s -out %s -days 2",
-            tpath("root.cnf"), tpath("root.key"), tpath("root.pem")))
+            hsmc_test_path("root.cnf"), hsmc_test_path("root.key"), hsmc_test_path("root.pem")))
         return 0;
     /* openssl's own server and client identities (software keys) */
     for (i = 0; i < 2; i++) {
-        if (!sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+        if (!hsmc_test_sh(
+                "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
                 "%s/sw-%s.key -out %s/sw-%s.csr -subj /CN=openssl-%s",
                 hsmc_test_env("HSMC_TEST_DIR"), sw[i], hsmc_test_env("HSMC_TEST_DIR"), sw[i],
                 sw[i]) ||
-            !sh("openssl x509 -req -in %s/sw-%s.csr -CA %s -CAkey %s -set_serial %d -days 2 "
+            !hsmc_test_sh(
+                "openssl x509 -req -in %s/sw-%s.csr -CA %s -CAkey %s -set_serial %d -days 2 "
                 "-extfile %s -extensions %s -out %s/sw-%s.pem",
-                hsmc_test_env("HSMC_TEST_DIR"), sw[i], tpath("root.pem"), tpath("root.key"),
-                100 + i, tpath("leaf.ext"), sw[i], hsmc_test_env("HSMC_TEST_DIR"), sw[i]))
+                hsmc_test_env("HSMC_TEST_DIR"), sw[i], hsmc_test_path("root.pem"),
+                hsmc_test_path("root.key"), 100 + i, hsmc_test_path("leaf.ext"), sw[i],
+                hsmc_test_env("HSMC_TEST_DIR"), sw[i]))
             return 0;
     }
     return 1;
@@ -300,26 +223,24 @@ static int make_token_cert(tkey_t *t, const char *role, int serial)
     }
     snprintf(csr_name, sizeof csr_name, "%s-%s.csr", t->name, role);
     snprintf(pem_name, sizeof pem_name, "%s-%s.pem", t->name, role);
-    return write_file(tpath(csr_name), csr, len) &&
-           sh("openssl x509 -req -in %s -CA %s -CAkey %s -set_serial %d -days 2 -extfile %s "
-              "-extensions %s -out %s",
-              tpath(csr_name), tpath("root.pem"), tpath("root.key"), serial, tpath("leaf.ext"),
-              role, tpath(pem_name)) &&
-           sh("openssl verify -CAfile %s %s", tpath("root.pem"), tpath(pem_name));
+    return hsmc_test_write_file(hsmc_test_path(csr_name), csr, len) &&
+           hsmc_test_sh(
+               "openssl x509 -req -in %s -CA %s -CAkey %s -set_serial %d -days 2 -extfile %s "
+               "-extensions %s -out %s",
+               hsmc_test_path(csr_name), hsmc_test_path("root.pem"), hsmc_test_path("root.key"),
+               serial, hsmc_test_path("leaf.ext"), role, hsmc_test_path(pem_name)) &&
+           hsmc_test_sh("openssl verify -CAfile %s %s", hsmc_test_path("root.pem"),
+                        hsmc_test_path(pem_name));
 }
 
 static void test_setup(void)
 {
-    hsmc_key_spec_t spec;
     size_t i;
 
     CA_OK = make_ca();
     REQUIRE(CA_OK);
     for (i = 0; i < NTK; i++) {
-        memset(&spec, 0, sizeof spec);
-        spec.alg = TK[i].alg;
-        spec.usage = HSMC_USE_SIGN;
-        CHECK_ERR(hsmc_key_generate(&H, TK[i].name, &spec, &TK[i].key), HSMC_OK);
+        CHECK_ERR(hsmc_test_gen(&H, TK[i].name, TK[i].alg, HSMC_USE_SIGN, &TK[i].key), HSMC_OK);
         TK[i].ok = make_token_cert(&TK[i], "client", 10 + (int)i) &&
                    make_token_cert(&TK[i], "server", 20 + (int)i);
         CHECK(TK[i].ok);
@@ -369,8 +290,8 @@ static int ep_setup(ep_t *e, tkey_t *t, int endpoint, const char *role)
     hsmc_err_t err;
 
     snprintf(pem_name, sizeof pem_name, "%s-%s.pem", t->name, role);
-    if (mbedtls_x509_crt_parse_file(&e->chain, tpath(pem_name)) != 0 ||
-        mbedtls_x509_crt_parse_file(&e->ca, tpath("root.pem")) != 0)
+    if (mbedtls_x509_crt_parse_file(&e->chain, hsmc_test_path(pem_name)) != 0 ||
+        mbedtls_x509_crt_parse_file(&e->ca, hsmc_test_path("root.pem")) != 0)
         return 0;
     if (hsmc_rng_init(&e->rng, &H) != HSMC_OK || hsmc_pk_bind(&H, &t->key, &e->pk) != HSMC_OK)
         return 0;
@@ -414,32 +335,48 @@ static int peer_subject(ep_t *e, char *out, size_t cap)
     return peer != NULL && mbedtls_x509_dn_gets(out, cap, &peer->subject) > 0;
 }
 
+/* The openssl side of one handshake: a port on 127.0.0.1 and its address,
+ * the log DIR/<tool>-<key name>.log, the root and openssl's identity
+ * sw-<role>.pem/.key. */
+typedef struct {
+    char port[16], addr[40], log[512], ca[512], cert[512], key[512];
+} peer_t;
+
+/* @return 0 when no free port was found. */
+static int peer_init(peer_t *o, const char *tool, const tkey_t *t, const char *role)
+{
+    char name[64];
+    int p;
+
+    snprintf(o->log, sizeof o->log, "%s/%s-%s.log", hsmc_test_env("HSMC_TEST_DIR"), tool,
+             t->name);
+    p = free_port();
+    snprintf(o->port, sizeof o->port, "%d", p);
+    snprintf(o->addr, sizeof o->addr, "127.0.0.1:%d", p);
+    snprintf(o->ca, sizeof o->ca, "%s", hsmc_test_path("root.pem"));
+    snprintf(name, sizeof name, "sw-%s.pem", role);
+    snprintf(o->cert, sizeof o->cert, "%s", hsmc_test_path(name));
+    snprintf(name, sizeof name, "sw-%s.key", role);
+    snprintf(o->key, sizeof o->key, "%s", hsmc_test_path(name));
+    return p > 0;
+}
+
 /* mbedTLS client with the token key -> openssl s_server -Verify 1. */
 static void client_run(tkey_t *t, int quiet)
 {
-    char port[16], accept_arg[40], subj[256], want[128], log[512];
-    char *argv[] = {"openssl", "s_server", "-accept", accept_arg, "-Verify", "1", "-CAfile",
-                    NULL, "-cert", NULL, "-key", NULL, "-tls1_2", "-naccept", "1", NULL};
-    char ca[512], cert[512], key[512];
-    int stdin_w = -1, p, st;
+    peer_t o;
+    char subj[256], want[128];
+    char *argv[] = {"openssl", "s_server", "-accept", o.addr, "-Verify", "1", "-CAfile", o.ca,
+                    "-cert", o.cert, "-key", o.key, "-tls1_2", "-naccept", "1", NULL};
+    int stdin_w = -1, st;
     pid_t pid;
     ep_t e;
 
-    snprintf(log, sizeof log, "%s/s_server-%s.log", hsmc_test_env("HSMC_TEST_DIR"), t->name);
-    p = free_port();
-    REQUIRE(p > 0);
-    snprintf(port, sizeof port, "%d", p);
-    snprintf(accept_arg, sizeof accept_arg, "127.0.0.1:%d", p);
-    snprintf(ca, sizeof ca, "%s", tpath("root.pem"));
-    snprintf(cert, sizeof cert, "%s", tpath("sw-server.pem"));
-    snprintf(key, sizeof key, "%s", tpath("sw-server.key"));
-    argv[7] = ca;
-    argv[9] = cert;
-    argv[11] = key;
-    pid = spawn(argv, log, &stdin_w);
+    REQUIRE(peer_init(&o, "s_server", t, "server"));
+    pid = spawn(argv, o.log, &stdin_w);
     REQUIRE(pid > 0);
-    if (!wait_for(log, "ACCEPT", 10000)) {
-        show_file(log);
+    if (!wait_for(o.log, "ACCEPT", 10000)) {
+        hsmc_test_show_file(o.log);
         stop(pid, stdin_w, 0);
         CHECK(0);
         return;
@@ -448,7 +385,7 @@ static void client_run(tkey_t *t, int quiet)
     ep_init(&e);
     CHECK(ep_setup(&e, t, MBEDTLS_SSL_IS_CLIENT, "client"));
     CHECK(mbedtls_ssl_set_hostname(&e.ssl, "localhost") == 0);
-    CHECK(mbedtls_net_connect(&e.net, "127.0.0.1", port, MBEDTLS_NET_PROTO_TCP) == 0);
+    CHECK(mbedtls_net_connect(&e.net, "127.0.0.1", o.port, MBEDTLS_NET_PROTO_TCP) == 0);
     if (quiet)
         fprintf(stderr, "HSMC_MEASURE_BEGIN\n");
     CHECK(ep_handshake(&e) == 0);
@@ -461,56 +398,47 @@ static void client_run(tkey_t *t, int quiet)
                 mbedtls_ssl_get_ciphersuite(&e.ssl), subj);
     CHECK(mbedtls_ssl_write(&e.ssl, (const unsigned char *)"hello from hsmc\n", 16) == 16);
     /* the server prints what it received, after the handshake output */
-    CHECK(wait_for(log, "hello from hsmc", 10000));
+    CHECK(wait_for(o.log, "hello from hsmc", 10000));
     (void)mbedtls_ssl_close_notify(&e.ssl);
     ep_free(&e);
     st = stop(pid, stdin_w, 5000);
     (void)st;
     /* s_server saw and verified the token key's certificate */
     snprintf(want, sizeof want, "CN = %s", t->name);
-    CHECK(file_has(log, "depth=0 O = hsmc tests, CN = ") || file_has(log, want));
-    CHECK(file_has(log, "verify return:1"));
+    CHECK(hsmc_test_file_has(o.log, "depth=0 O = hsmc tests, CN = ") ||
+          hsmc_test_file_has(o.log, want));
+    CHECK(hsmc_test_file_has(o.log, "verify return:1"));
     snprintf(want, sizeof want, "subject=O = hsmc tests, CN = %s", t->name);
-    if (!file_has(log, want)) {
+    if (!hsmc_test_file_has(o.log, want)) {
         fprintf(stderr, "s_server output lacks '%s':\n", want);
-        show_file(log);
+        hsmc_test_show_file(o.log);
     }
-    CHECK(file_has(log, want));
+    CHECK(hsmc_test_file_has(o.log, want));
 }
 
 /* mbedTLS server with the token key <- openssl s_client -cert -key. */
 static void server_run(tkey_t *t)
 {
-    char port[16], connect_arg[40], subj[256], want[128], log[512];
-    char *argv[] = {"openssl", "s_client", "-connect", connect_arg, "-cert", NULL, "-key", NULL,
-                    "-CAfile", NULL, "-verify_return_error", "-tls1_2", "-servername",
+    peer_t o;
+    char subj[256], want[128];
+    char *argv[] = {"openssl", "s_client", "-connect", o.addr, "-cert", o.cert, "-key", o.key,
+                    "-CAfile", o.ca, "-verify_return_error", "-tls1_2", "-servername",
                     "localhost", NULL};
-    char ca[512], cert[512], key[512];
-    int stdin_w = -1, p, st;
+    int stdin_w = -1, st;
     pid_t pid;
     ep_t e;
 
-    snprintf(log, sizeof log, "%s/s_client-%s.log", hsmc_test_env("HSMC_TEST_DIR"), t->name);
-    p = free_port();
-    REQUIRE(p > 0);
-    snprintf(port, sizeof port, "%d", p);
-    snprintf(connect_arg, sizeof connect_arg, "127.0.0.1:%d", p);
-    snprintf(ca, sizeof ca, "%s", tpath("root.pem"));
-    snprintf(cert, sizeof cert, "%s", tpath("sw-client.pem"));
-    snprintf(key, sizeof key, "%s", tpath("sw-client.key"));
-    argv[5] = cert;
-    argv[7] = key;
-    argv[9] = ca;
+    REQUIRE(peer_init(&o, "s_client", t, "client"));
 
     ep_init(&e);
     CHECK(ep_setup(&e, t, MBEDTLS_SSL_IS_SERVER, "server"));
-    REQUIRE(mbedtls_net_bind(&e.listen, "127.0.0.1", port, MBEDTLS_NET_PROTO_TCP) == 0);
-    pid = spawn(argv, log, &stdin_w);
+    REQUIRE(mbedtls_net_bind(&e.listen, "127.0.0.1", o.port, MBEDTLS_NET_PROTO_TCP) == 0);
+    pid = spawn(argv, o.log, &stdin_w);
     REQUIRE(pid > 0);
     if (mbedtls_net_poll(&e.listen, MBEDTLS_NET_POLL_READ, 10000) <= 0 ||
         mbedtls_net_accept(&e.listen, &e.net, NULL, 0, NULL) != 0) {
         fprintf(stderr, "s_client did not connect\n");
-        show_file(log);
+        hsmc_test_show_file(o.log);
         stop(pid, stdin_w, 0);
         ep_free(&e);
         CHECK(0);
@@ -523,16 +451,16 @@ static void server_run(tkey_t *t)
             mbedtls_ssl_get_ciphersuite(&e.ssl), subj);
     CHECK(mbedtls_ssl_write(&e.ssl, (const unsigned char *)"hello from the hsmc server\n", 27) ==
           27);
-    CHECK(wait_for(log, "hello from the hsmc server", 10000));
+    CHECK(wait_for(o.log, "hello from the hsmc server", 10000));
     (void)mbedtls_ssl_close_notify(&e.ssl);
     ep_free(&e);
     st = stop(pid, stdin_w, 5000);
     if (st != 0)
-        show_file(log);
+        hsmc_test_show_file(o.log);
     CHECK(st == 0);
-    CHECK(file_has(log, "Verify return code: 0 (ok)"));
+    CHECK(hsmc_test_file_has(o.log, "Verify return code: 0 (ok)"));
     snprintf(want, sizeof want, "subject=O = hsmc tests, CN = %s", t->name);
-    CHECK(file_has(log, want));
+    CHECK(hsmc_test_file_has(o.log, want));
 }
 
 static void test_tls_client(void)
@@ -568,9 +496,9 @@ static void test_tls_setup_bad(void)
     ep_init(&e);
     mbedtls_x509_crt_init(&other);
     mbedtls_pk_init(&sw);
-    REQUIRE(mbedtls_x509_crt_parse_file(&e.chain, tpath("tls-token-ec-client.pem")) == 0);
-    REQUIRE(mbedtls_x509_crt_parse_file(&other, tpath("tls-token-rsa-client.pem")) == 0);
-    REQUIRE(mbedtls_x509_crt_parse_file(&e.ca, tpath("root.pem")) == 0);
+    REQUIRE(mbedtls_x509_crt_parse_file(&e.chain, hsmc_test_path("tls-token-ec-client.pem")) == 0);
+    REQUIRE(mbedtls_x509_crt_parse_file(&other, hsmc_test_path("tls-token-rsa-client.pem")) == 0);
+    REQUIRE(mbedtls_x509_crt_parse_file(&e.ca, hsmc_test_path("root.pem")) == 0);
     REQUIRE(hsmc_pk_bind(&H, &TK[0].key, &e.pk) == HSMC_OK);
 
     CHECK_ERR(hsmc_rng_init(NULL, &H), HSMC_ERR_ARG);
@@ -635,23 +563,21 @@ static int measure_tls(void)
     static uint8_t spki[600];
     size_t len = 0;
     tkey_t *t = &TK[0];
-    hsmc_key_spec_t spec;
 
     hsmc_test_name = "measure_tls";
     if (!make_ca())
         return 1;
-    memset(&spec, 0, sizeof spec);
-    spec.alg = t->alg;
-    spec.usage = HSMC_USE_SIGN;
-    if (hsmc_key_generate(&H, t->name, &spec, &t->key) != HSMC_OK ||
+    if (hsmc_test_gen(&H, t->name, t->alg, HSMC_USE_SIGN, &t->key) != HSMC_OK ||
         hsmc_key_export_pub(&H, &t->key, spki, sizeof spki, &len) != HSMC_OK ||
-        !write_file(tpath("tok.spki"), spki, len) ||
-        !sh("openssl pkey -pubin -inform DER -in %s -out %s", tpath("tok.spki"),
-            tpath("tok.pub")) ||
-        !sh("openssl x509 -new -force_pubkey %s -subj '/O=hsmc tests/CN=%s' -CA %s -CAkey %s "
+        !hsmc_test_write_file(hsmc_test_path("tok.spki"), spki, len) ||
+        !hsmc_test_sh("openssl pkey -pubin -inform DER -in %s -out %s", hsmc_test_path("tok.spki"),
+                      hsmc_test_path("tok.pub")) ||
+        !hsmc_test_sh(
+            "openssl x509 -new -force_pubkey %s -subj '/O=hsmc tests/CN=%s' -CA %s -CAkey %s "
             "-set_serial 7 -days 2 -extfile %s -extensions client -out %s",
-            tpath("tok.pub"), t->name, tpath("root.pem"), tpath("root.key"), tpath("leaf.ext"),
-            tpath("tls-token-ec-client.pem")))
+            hsmc_test_path("tok.pub"), t->name, hsmc_test_path("root.pem"),
+            hsmc_test_path("root.key"), hsmc_test_path("leaf.ext"),
+            hsmc_test_path("tls-token-ec-client.pem")))
         return 1;
     client_run(t, 1);
     return hsmc_test_cur_failed;
@@ -666,7 +592,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGALRM, on_alarm);
     alarm(m != NULL ? 600 : 240); /* the whole run is bounded; valgrind is slow */
-    open_token(&H, "test");
+    hsmc_test_open(&H, "test", NULL);
     if (m != NULL && strcmp(m, "tls") == 0) {
         rc = measure_tls();
         hsmc_close(&H);

@@ -14,7 +14,6 @@
  * measurement of test/scripts/test_x509_heap.sh).
  */
 #define _POSIX_C_SOURCE 200809L
-#include <stdarg.h>
 #include <stdint.h>
 
 #include <mbedtls/pk.h>
@@ -27,65 +26,6 @@ static hsmc_t H;
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static const char *tpath(const char *name)
-{
-    static char buf[16][512];
-    static int i;
-    i = (i + 1) % 16;
-    snprintf(buf[i], sizeof buf[i], "%s/%s", hsmc_test_env("HSMC_TEST_DIR"), name);
-    return buf[i];
-}
-
-/* Run a shell command, output to DIR/cmd.log (shown on failure). */
-static int sh(const char *fmt, ...)
-{
-    char cmd[2048], full[2400];
-    va_list ap;
-    int st;
-
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "(%s) >%s 2>&1", cmd, tpath("cmd.log"));
-    st = system(full);
-    if (st != 0) {
-        char line[512];
-        FILE *f = fopen(tpath("cmd.log"), "r");
-        fprintf(stderr, "command failed (%d): %s\n", st, cmd);
-        while (f != NULL && fgets(line, sizeof line, f) != NULL)
-            fprintf(stderr, "  | %s", line);
-        if (f != NULL)
-            fclose(f);
-    }
-    return st == 0;
-}
-
-/* 1 when the file contains the text. */
-static int file_has(const char *path, const char *text)
-{
-    static char buf[65536];
-    FILE *f = fopen(path, "rb");
-    size_t n;
-    if (f == NULL)
-        return 0;
-    n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    return strstr(buf, text) != NULL;
-}
-
-static int write_file(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return 0;
-    if (fwrite(buf, 1, len, f) != len) {
-        fclose(f);
-        return 0;
-    }
-    return fclose(f) == 0;
-}
-
 static const void *memfind(const void *hay, size_t n, const void *needle, size_t m)
 {
     const uint8_t *h = (const uint8_t *)hay;
@@ -97,32 +37,6 @@ static const void *memfind(const void *hay, size_t n, const void *needle, size_t
             return h + i;
     }
     return NULL;
-}
-
-static void open_token(hsmc_t *h, const char *label)
-{
-    hsmc_cfg_t cfg;
-    hsmc_err_t err;
-    hsmc_test_cfg(&cfg, label);
-    hsmc_init(h);
-    err = hsmc_open(h, &cfg);
-    if (err != HSMC_OK) {
-        fprintf(stderr, "hsmc_open(%s): %s: %s\n", label, hsmc_err_name(err), hsmc_detail(h));
-        exit(2);
-    }
-}
-
-static int gen(const char *label, hsmc_key_alg_t alg, unsigned usage, hsmc_key_t *k)
-{
-    hsmc_key_spec_t spec;
-    hsmc_err_t err;
-    memset(&spec, 0, sizeof spec);
-    spec.alg = alg;
-    spec.usage = usage;
-    err = hsmc_key_generate(&H, label, &spec, k);
-    if (err != HSMC_OK)
-        fprintf(stderr, "generate %s: %s: %s\n", label, hsmc_err_name(err), hsmc_detail(&H));
-    return err == HSMC_OK;
 }
 
 /* ---- keys under test ------------------------------------------------------- */
@@ -148,8 +62,8 @@ static void test_keys(void)
 {
     size_t i;
     for (i = 0; i < NKEYS; i++) {
-        KEYS[i].ok = gen(KEYS[i].label, KEYS[i].alg, HSMC_USE_SIGN,
-                         &KEYS[i].key);
+        KEYS[i].ok =
+            hsmc_test_gen(&H, KEYS[i].label, KEYS[i].alg, HSMC_USE_SIGN, &KEYS[i].key) == HSMC_OK;
         CHECK(KEYS[i].ok);
     }
 }
@@ -282,13 +196,15 @@ static void test_bind_bad(void)
     CHECK_ERR(hsmc_pk_bind(NULL, &KEYS[0].key, &pk), HSMC_ERR_ARG);
     CHECK_ERR(hsmc_pk_bind(&H, NULL, &pk), HSMC_ERR_ARG);
     CHECK_ERR(hsmc_pk_bind(&H, &KEYS[0].key, NULL), HSMC_ERR_ARG);
-    REQUIRE(gen("bind-aes", HSMC_ALG_AES256, HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT, &aes));
+    REQUIRE(hsmc_test_gen(&H, "bind-aes", HSMC_ALG_AES256, HSMC_USE_ENCRYPT | HSMC_USE_DECRYPT,
+                          &aes) == HSMC_OK);
     CHECK_ERR(hsmc_pk_bind(&H, &aes, &pk), HSMC_ERR_ARG);
     CHECK(strstr(hsmc_detail(&H), "secret key") != NULL);
-    REQUIRE(gen("bind-nosign", HSMC_ALG_RSA2048, HSMC_USE_DECRYPT, &nosign));
+    REQUIRE(hsmc_test_gen(&H, "bind-nosign", HSMC_ALG_RSA2048, HSMC_USE_DECRYPT, &nosign) ==
+            HSMC_OK);
     CHECK_ERR(hsmc_pk_bind(&H, &nosign, &pk), HSMC_ERR_KEY_USAGE);
     CHECK(strstr(hsmc_detail(&H), "CKA_SIGN") != NULL);
-    if (gen("bind-ed25519", HSMC_ALG_ED25519, HSMC_USE_SIGN, &ed))
+    if (hsmc_test_gen(&H, "bind-ed25519", HSMC_ALG_ED25519, HSMC_USE_SIGN, &ed) == HSMC_OK)
         CHECK_ERR(hsmc_pk_bind(&H, &ed, &pk), HSMC_ERR_UNSUPPORTED);
     /* a pk already set up */
     REQUIRE(mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) == 0);
@@ -350,8 +266,9 @@ static void test_pem(void)
     CHECK(len == sizeof der && memcmp(back, der, len) == 0);
     CHECK_ERR(hsmc_pem_read(NULL, pem, n, back, sizeof back, &len), HSMC_OK);
     /* openssl decodes it the same way */
-    CHECK(write_file(tpath("blob.pem"), pem, n));
-    CHECK(sh("openssl base64 -d -in %s -out %s", tpath("blob.pem"), tpath("blob.bin")));
+    CHECK(hsmc_test_write_file(hsmc_test_path("blob.pem"), pem, n));
+    CHECK(hsmc_test_sh("openssl base64 -d -in %s -out %s", hsmc_test_path("blob.pem"),
+                       hsmc_test_path("blob.bin")));
     /* in place: DER at the end of the output buffer */
     memset(pem, 0, sizeof pem);
     memcpy(pem + sizeof pem - sizeof der, der, sizeof der);
@@ -419,6 +336,22 @@ static void test_san(void)
                                    "::1::2", ":1", "1:", "1:2:3:4:5:6:7:8:9", "12345::",
                                    "fe80::1%eth0", "::1.2.3", "1:2:3:4:5:6:7:1.2.3.4", "g::1",
                                    "1.2.3.4 ", "", ":::"};
+    /* A second SAN the encoder must refuse, and how. */
+    static const struct {
+        hsmc_san_type_t type;
+        const char *value;
+        hsmc_err_t err;
+    } bad_san[] = {
+        {HSMC_SAN_DNS, "-a.example", HSMC_ERR_FORMAT},
+        {HSMC_SAN_DNS, "a b.example", HSMC_ERR_FORMAT},
+        {HSMC_SAN_DNS, "a.*.example", HSMC_ERR_FORMAT},
+        {HSMC_SAN_URI, "no-scheme", HSMC_ERR_FORMAT},
+        {HSMC_SAN_URI, "https://a b", HSMC_ERR_FORMAT},
+        {HSMC_SAN_EMAIL, "no-at.example.com", HSMC_ERR_FORMAT},
+        {HSMC_SAN_EMAIL, "a@b@example.com", HSMC_ERR_FORMAT},
+        {HSMC_SAN_EMAIL, "", HSMC_ERR_ARG},
+        {(hsmc_san_type_t)9, "x", HSMC_ERR_ARG},
+    };
     hsmc_san_t s[4];
     uint8_t out[256];
     size_t n = 0, i, bad = 99;
@@ -454,27 +387,11 @@ static void test_san(void)
     s[1].value = "a..b";
     CHECK_ERR(hsmc_san_der(s, 4, out, sizeof out, &n, &bad), HSMC_ERR_FORMAT);
     CHECK(bad == 1);
-    s[1].value = "-a.example";
-    CHECK_ERR(hsmc_san_der(s, 2, NULL, 0, &n, NULL), HSMC_ERR_FORMAT);
-    s[1].value = "a b.example";
-    CHECK_ERR(hsmc_san_der(s, 2, NULL, 0, &n, NULL), HSMC_ERR_FORMAT);
-    s[1].value = "a.*.example";
-    CHECK_ERR(hsmc_san_der(s, 2, NULL, 0, &n, NULL), HSMC_ERR_FORMAT);
-    s[1].type = HSMC_SAN_URI;
-    s[1].value = "no-scheme";
-    CHECK_ERR(hsmc_san_der(s, 2, NULL, 0, &n, NULL), HSMC_ERR_FORMAT);
-    s[1].value = "https://a b";
-    CHECK_ERR(hsmc_san_der(s, 2, NULL, 0, &n, NULL), HSMC_ERR_FORMAT);
-    s[1].type = HSMC_SAN_EMAIL;
-    s[1].value = "no-at.example.com";
-    CHECK_ERR(hsmc_san_der(s, 2, NULL, 0, &n, NULL), HSMC_ERR_FORMAT);
-    s[1].value = "a@b@example.com";
-    CHECK_ERR(hsmc_san_der(s, 2, NULL, 0, &n, NULL), HSMC_ERR_FORMAT);
-    s[1].value = "";
-    CHECK_ERR(hsmc_san_der(s, 2, NULL, 0, &n, NULL), HSMC_ERR_ARG);
-    s[1].type = (hsmc_san_type_t)9;
-    s[1].value = "x";
-    CHECK_ERR(hsmc_san_der(s, 2, NULL, 0, &n, NULL), HSMC_ERR_ARG);
+    for (i = 0; i < sizeof bad_san / sizeof bad_san[0]; i++) {
+        s[1].type = bad_san[i].type;
+        s[1].value = bad_san[i].value;
+        CHECK_ERR(hsmc_san_der(s, 2, NULL, 0, &n, NULL), bad_san[i].err);
+    }
     CHECK_ERR(hsmc_san_der(NULL, 1, NULL, 0, &n, NULL), HSMC_ERR_ARG);
     CHECK_ERR(hsmc_san_der(s, 0, NULL, 0, &n, NULL), HSMC_ERR_ARG);
 }
@@ -552,29 +469,31 @@ static void csr_for(tkey_t *t)
 
     snprintf(name, sizeof name, "%s.der", t->label);
     snprintf(pemname, sizeof pemname, "%s.pem", t->label);
-    CHECK(write_file(tpath(name), der, len));
-    CHECK(write_file(tpath(pemname), pem, plen));
+    CHECK(hsmc_test_write_file(hsmc_test_path(name), der, len));
+    CHECK(hsmc_test_write_file(hsmc_test_path(pemname), pem, plen));
 
     /* openssl verifies the self-signature of both forms */
-    CHECK(sh("openssl req -in %s -inform DER -verify -noout", tpath(name)));
-    CHECK(file_has(tpath("cmd.log"), "verify OK") || file_has(tpath("cmd.log"), "Certificate request self-signature verify OK"));
-    CHECK(sh("openssl req -in %s -verify -noout", tpath(pemname)));
+    CHECK(hsmc_test_sh("openssl req -in %s -inform DER -verify -noout", hsmc_test_path(name)));
+    CHECK(hsmc_test_log_has("verify OK") ||
+          hsmc_test_log_has("Certificate request self-signature verify OK"));
+    CHECK(hsmc_test_sh("openssl req -in %s -verify -noout", hsmc_test_path(pemname)));
     /* ...and shows the subject, the SANs, the requested usages */
-    CHECK(sh("openssl req -in %s -inform DER -noout -text -nameopt RFC2253", tpath(name)));
-    CHECK(file_has(tpath("cmd.log"), "Subject: serialNumber=GW-0001"));
-    CHECK(file_has(tpath("cmd.log"), "OU=Gateways,O=Acme\\, Inc.,L="));
-    CHECK(file_has(tpath("cmd.log"), ",ST=Bayern,C=DE"));
-    CHECK(file_has(tpath("cmd.log"), t->label));
-    CHECK(file_has(tpath("cmd.log"), t->openssl_sig));
-    CHECK(file_has(tpath("cmd.log"), "DNS:gw-0001.devices.example.com, DNS:*.gw-0001.example.com, "
-                                     "IP Address:192.0.2.10, IP Address:2001:DB8:0:0:0:0:0:10, "
-                                     "URI:urn:dev:ops:32473-gw-0001, email:ops@example.com"));
-    CHECK(file_has(tpath("cmd.log"), "Digital Signature"));
-    CHECK(file_has(tpath("cmd.log"), "TLS Web Server Authentication, TLS Web Client Authentication"));
+    CHECK(hsmc_test_sh("openssl req -in %s -inform DER -noout -text -nameopt RFC2253",
+                       hsmc_test_path(name)));
+    CHECK(hsmc_test_log_has("Subject: serialNumber=GW-0001"));
+    CHECK(hsmc_test_log_has("OU=Gateways,O=Acme\\, Inc.,L="));
+    CHECK(hsmc_test_log_has(",ST=Bayern,C=DE"));
+    CHECK(hsmc_test_log_has(t->label));
+    CHECK(hsmc_test_log_has(t->openssl_sig));
+    CHECK(hsmc_test_log_has("DNS:gw-0001.devices.example.com, DNS:*.gw-0001.example.com, "
+                            "IP Address:192.0.2.10, IP Address:2001:DB8:0:0:0:0:0:10, "
+                            "URI:urn:dev:ops:32473-gw-0001, email:ops@example.com"));
+    CHECK(hsmc_test_log_has("Digital Signature"));
+    CHECK(hsmc_test_log_has("TLS Web Server Authentication, TLS Web Client Authentication"));
     /* GnuTLS parses it too */
-    CHECK(sh("certtool --crq-info --infile %s", tpath(pemname)));
-    CHECK(file_has(tpath("cmd.log"), "DNSname: gw-0001.devices.example.com"));
-    CHECK(file_has(tpath("cmd.log"), "IPAddress: 2001:db8::10"));
+    CHECK(hsmc_test_sh("certtool --crq-info --infile %s", hsmc_test_path(pemname)));
+    CHECK(hsmc_test_log_has("DNSname: gw-0001.devices.example.com"));
+    CHECK(hsmc_test_log_has("IPAddress: 2001:db8::10"));
 
     /* ECDSA signatureAlgorithm without parameters (RFC 5758 3.2), not with
      * the NULL mbedTLS 2.28 writes */
@@ -596,8 +515,9 @@ static void csr_for(tkey_t *t)
     CHECK(n > 0 && (size_t)n == spki_len &&
           memcmp(csr_spki + sizeof csr_spki - n, spki, spki_len) == 0);
     mbedtls_x509_csr_free(&csr);
-    CHECK(sh("openssl req -in %s -pubkey -noout | openssl pkey -pubin -outform DER -out %s",
-             tpath(pemname), tpath("csr-spki.der")));
+    CHECK(
+        hsmc_test_sh("openssl req -in %s -pubkey -noout | openssl pkey -pubin -outform DER -out %s",
+                     hsmc_test_path(pemname), hsmc_test_path("csr-spki.der")));
 
     /* PEM and DER agree: our PEM decodes to a CSR with the same signed part
      * (ECDSA signatures differ per call; RSA PKCS#1 v1.5 ones do not) */
@@ -608,9 +528,10 @@ static void csr_for(tkey_t *t)
     CHECK(c1 == c2 && c1 > 0 && memcmp(cri1, cri2, c1) == 0);
     if (t->alg >= HSMC_ALG_RSA2048 && t->alg <= HSMC_ALG_RSA4096)
         CHECK(dlen == len && memcmp(der, der2, len) == 0);
-    CHECK(sh("openssl req -in %s -outform DER -out %s", tpath(pemname), tpath("pem2der.der")));
-    CHECK(write_file(tpath("ours.der"), der2, dlen));
-    CHECK(sh("cmp %s %s", tpath("pem2der.der"), tpath("ours.der")));
+    CHECK(hsmc_test_sh("openssl req -in %s -outform DER -out %s", hsmc_test_path(pemname),
+                       hsmc_test_path("pem2der.der")));
+    CHECK(hsmc_test_write_file(hsmc_test_path("ours.der"), der2, dlen));
+    CHECK(hsmc_test_sh("cmp %s %s", hsmc_test_path("pem2der.der"), hsmc_test_path("ours.der")));
 
     /* buffer too small: HSMC_ERR_BUFFER with the bound */
     CHECK_ERR(hsmc_csr_create(&H, &t->key, &req, HSMC_X509_DER, der2, len - 10, &dlen),
@@ -643,32 +564,34 @@ static void test_csr_forms(void)
     req.subject = "CN=dev\\, one,O=Acme,OU=Lab,C=NL,serialNumber=SN-42,emailAddress=a@b.example";
     CHECK_ERR(hsmc_csr_create(&H, &KEYS[0].key, &req, HSMC_X509_DER, der, sizeof der, &len),
               HSMC_OK);
-    CHECK(write_file(tpath("str.der"), der, len));
-    CHECK(sh("openssl req -in %s -inform DER -verify -noout -subject -nameopt RFC2253",
-             tpath("str.der")));
-    CHECK(file_has(tpath("cmd.log"),
-                   "emailAddress=a@b.example,serialNumber=SN-42,C=NL,OU=Lab,O=Acme,CN=dev\\, one"));
+    CHECK(hsmc_test_write_file(hsmc_test_path("str.der"), der, len));
+    CHECK(hsmc_test_sh("openssl req -in %s -inform DER -verify -noout -subject -nameopt RFC2253",
+                       hsmc_test_path("str.der")));
+    CHECK(hsmc_test_log_has(
+        "emailAddress=a@b.example,serialNumber=SN-42,C=NL,OU=Lab,O=Acme,CN=dev\\, one"));
     /* no extensions at all; SHA-512 with P-256; SHA-384 with RSA */
     req.subject = "CN=minimal";
     req.hash = HSMC_HASH_SHA512;
     CHECK_ERR(hsmc_csr_create(&H, &KEYS[0].key, &req, HSMC_X509_DER, der, sizeof der, &len),
               HSMC_OK);
-    CHECK(write_file(tpath("min.der"), der, len));
-    CHECK(sh("openssl req -in %s -inform DER -verify -noout -text", tpath("min.der")));
-    CHECK(file_has(tpath("cmd.log"), "ecdsa-with-SHA512"));
-    CHECK(!file_has(tpath("cmd.log"), "X509v3"));
+    CHECK(hsmc_test_write_file(hsmc_test_path("min.der"), der, len));
+    CHECK(hsmc_test_sh("openssl req -in %s -inform DER -verify -noout -text",
+                       hsmc_test_path("min.der")));
+    CHECK(hsmc_test_log_has("ecdsa-with-SHA512"));
+    CHECK(!hsmc_test_log_has("X509v3"));
     req.hash = HSMC_HASH_SHA384;
     req.key_usage = HSMC_KU_DIGITAL_SIGNATURE | HSMC_KU_DECIPHER_ONLY | HSMC_KU_KEY_AGREEMENT;
     req.ext_key_usage = HSMC_EKU_CODE_SIGNING | HSMC_EKU_EMAIL_PROTECTION |
                         HSMC_EKU_TIME_STAMPING | HSMC_EKU_OCSP_SIGNING;
     CHECK_ERR(hsmc_csr_create(&H, &KEYS[3].key, &req, HSMC_X509_DER, der, sizeof der, &len),
               HSMC_OK);
-    CHECK(write_file(tpath("rsa384.der"), der, len));
-    CHECK(sh("openssl req -in %s -inform DER -verify -noout -text", tpath("rsa384.der")));
-    CHECK(file_has(tpath("cmd.log"), "sha384WithRSAEncryption"));
-    CHECK(file_has(tpath("cmd.log"), "Digital Signature, Key Agreement, Decipher Only"));
-    CHECK(file_has(tpath("cmd.log"), "Code Signing, E-mail Protection, Time Stamping, OCSP Signing"));
-    CHECK(sh("certtool --crq-info --infile %s --inder", tpath("rsa384.der")));
+    CHECK(hsmc_test_write_file(hsmc_test_path("rsa384.der"), der, len));
+    CHECK(hsmc_test_sh("openssl req -in %s -inform DER -verify -noout -text",
+                       hsmc_test_path("rsa384.der")));
+    CHECK(hsmc_test_log_has("sha384WithRSAEncryption"));
+    CHECK(hsmc_test_log_has("Digital Signature, Key Agreement, Decipher Only"));
+    CHECK(hsmc_test_log_has("Code Signing, E-mail Protection, Time Stamping, OCSP Signing"));
+    CHECK(hsmc_test_sh("certtool --crq-info --infile %s --inder", hsmc_test_path("rsa384.der")));
 }
 
 static void test_csr_bad(void)
@@ -703,10 +626,10 @@ static void test_csr_bad(void)
     CHECK_ERR(hsmc_csr_create(&H, k, &req, (hsmc_x509_fmt_t)7, der, sizeof der, &len),
               HSMC_ERR_ARG);
     /* secret key, key without CKA_SIGN */
-    REQUIRE(gen("csr-aes", HSMC_ALG_AES128, HSMC_USE_ENCRYPT, &aes));
+    REQUIRE(hsmc_test_gen(&H, "csr-aes", HSMC_ALG_AES128, HSMC_USE_ENCRYPT, &aes) == HSMC_OK);
     CHECK_ERR(hsmc_csr_create(&H, &aes, &req, HSMC_X509_DER, der, sizeof der, &len), HSMC_ERR_ARG);
     CHECK(strstr(hsmc_detail(&H), "secret key") != NULL);
-    REQUIRE(gen("csr-nosign", HSMC_ALG_P256, HSMC_USE_DERIVE, &nosign));
+    REQUIRE(hsmc_test_gen(&H, "csr-nosign", HSMC_ALG_P256, HSMC_USE_DERIVE, &nosign) == HSMC_OK);
     CHECK_ERR(hsmc_csr_create(&H, &nosign, &req, HSMC_X509_DER, der, sizeof der, &len),
               HSMC_ERR_KEY_USAGE);
     /* subject: empty, twice, malformed */
@@ -781,7 +704,7 @@ static int measure_csr(void)
     size_t len = 0;
     tkey_t *t = &KEYS[0];
 
-    if (!gen(t->label, t->alg, HSMC_USE_SIGN, &t->key))
+    if (hsmc_test_gen(&H, t->label, t->alg, HSMC_USE_SIGN, &t->key) != HSMC_OK)
         return 1;
     full_req(&req, t);
     fprintf(stderr, "HSMC_MEASURE_BEGIN\n");
@@ -800,7 +723,7 @@ int main(void)
     int rc;
 
     setvbuf(stderr, NULL, _IONBF, 0);
-    open_token(&H, "test");
+    hsmc_test_open(&H, "test", NULL);
     if (m != NULL && strcmp(m, "csr") == 0) {
         rc = measure_csr();
         hsmc_close(&H);

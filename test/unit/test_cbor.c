@@ -202,6 +202,62 @@ static void check_roundtrip(const char *hx)
     CHECK_ERR(skip_all(in.b, in.n), HSMC_OK);
 }
 
+/* Finish e: its bytes must be `want` (shown when they differ); then start d
+ * on want. */
+static void check_encoded(hsmc_cbor_enc_t *e, const uint8_t *buf, const bytes_t *want,
+                          hsmc_cbor_dec_t *d)
+{
+    size_t len = 0, i;
+    CHECK_ERR(hsmc_cbor_enc_finish(e, &len), HSMC_OK);
+    if (!same(buf, len, want)) {
+        fprintf(stderr, "  encoding differs from ");
+        for (i = 0; i < want->n; i++)
+            fprintf(stderr, "%02x", want->b[i]);
+        fprintf(stderr, "\n");
+    }
+    CHECK(same(buf, len, want));
+    hsmc_cbor_dec_init(d, want->b, want->n);
+}
+
+/* d's next item: an array of n items. */
+static void check_array(hsmc_cbor_dec_t *d, size_t n)
+{
+    size_t got = 0;
+    CHECK_ERR(hsmc_cbor_get_array(d, &got), HSMC_OK);
+    CHECK(got == n);
+}
+
+/* d's next item: a map of n pairs; with `keys`, its keys are unique and in
+ * order too. */
+static void check_map(hsmc_cbor_dec_t *d, size_t n, int keys)
+{
+    size_t got = 0;
+    CHECK_ERR(hsmc_cbor_get_map(d, &got), HSMC_OK);
+    CHECK(got == n);
+    if (keys) {
+        CHECK_ERR(hsmc_cbor_map_unique(d, got), HSMC_OK);
+        CHECK_ERR(hsmc_cbor_map_sorted(d, got), HSMC_OK);
+    }
+}
+
+/* Encode the unsigned integers first..last. */
+static void put_uints(hsmc_cbor_enc_t *e, uint64_t first, uint64_t last)
+{
+    uint64_t k;
+    for (k = first; k <= last; k++)
+        hsmc_cbor_put_uint(e, k);
+}
+
+/* d's next items: the unsigned integers first..last. */
+static void check_uints(hsmc_cbor_dec_t *d, uint64_t first, uint64_t last)
+{
+    uint64_t k, u = 0;
+    for (k = first; k <= last; k++) {
+        CHECK_ERR(hsmc_cbor_get_uint(d, &u), HSMC_OK);
+        CHECK(u == k);
+    }
+}
+
 /* ---- RFC 8949 Appendix A: integers --------------------------------------- */
 
 typedef struct {
@@ -237,7 +293,6 @@ static void test_rfc_integers(void)
         const int_vec_t *v = &rfc_ints[k];
         bytes_t want = hex(v->hex);
         uint8_t buf[16];
-        size_t len = 0;
         hsmc_cbor_enc_t e;
         hsmc_cbor_dec_t d;
         hsmc_cbor_type_t t;
@@ -251,13 +306,7 @@ static void test_rfc_integers(void)
             hsmc_cbor_put_int(&e, v->i);
         else
             hsmc_cbor_put_nint(&e, v->u);
-        CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-        if (!same(buf, len, &want)) {
-            fprintf(stderr, "  encoding of %s differs\n", v->hex);
-            CHECK(0);
-        }
-
-        hsmc_cbor_dec_init(&d, want.b, want.n);
+        check_encoded(&e, buf, &want, &d);
         CHECK_ERR(hsmc_cbor_peek(&d, &t), HSMC_OK);
         if (v->neg == 0) {
             CHECK(t == HSMC_CBOR_UINT);
@@ -299,9 +348,7 @@ static void test_rfc_integers(void)
         hsmc_cbor_enc_init(&e, buf, sizeof buf);
         hsmc_cbor_put_tag(&e, 2);
         hsmc_cbor_put_bstr(&e, mag, sizeof mag);
-        CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-        CHECK(same(buf, len, &want));
-        hsmc_cbor_dec_init(&d, want.b, want.n);
+        check_encoded(&e, buf, &want, &d);
         CHECK_ERR(hsmc_cbor_get_tag(&d, &tag), HSMC_OK);
         CHECK(tag == 2);
         CHECK_ERR(hsmc_cbor_get_bstr(&d, &p, &len), HSMC_OK);
@@ -405,7 +452,6 @@ static void test_rfc_simple(void)
     for (k = 0; k < sizeof vec / sizeof vec[0]; k++) {
         bytes_t want = hex(vec[k].hex);
         uint8_t buf[4];
-        size_t len = 0;
         uint8_t sv = 0;
         hsmc_cbor_enc_t e;
         hsmc_cbor_dec_t d;
@@ -413,9 +459,7 @@ static void test_rfc_simple(void)
 
         hsmc_cbor_enc_init(&e, buf, sizeof buf);
         hsmc_cbor_put_simple(&e, vec[k].v);
-        CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-        CHECK(same(buf, len, &want));
-        hsmc_cbor_dec_init(&d, want.b, want.n);
+        check_encoded(&e, buf, &want, &d);
         CHECK_ERR(hsmc_cbor_peek(&d, &t), HSMC_OK);
         CHECK(t == vec[k].t);
         CHECK_ERR(hsmc_cbor_get_simple(&d, &sv), HSMC_OK);
@@ -488,12 +532,7 @@ static void test_rfc_strings(void)
             hsmc_cbor_put_tstr(&e, vec[k].val, vec[k].len);
         else
             hsmc_cbor_put_bstr(&e, (const uint8_t *)vec[k].val, vec[k].len);
-        CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-        if (!same(buf, len, &want)) {
-            fprintf(stderr, "  encoding of %s differs\n", vec[k].hex);
-            CHECK(0);
-        }
-        hsmc_cbor_dec_init(&d, want.b, want.n);
+        check_encoded(&e, buf, &want, &d);
         CHECK_ERR(hsmc_cbor_peek(&d, &t), HSMC_OK);
         if (vec[k].text) {
             const char *s = NULL;
@@ -548,12 +587,7 @@ static void test_rfc_tags(void)
             hsmc_cbor_put_uint(&e, vec[k].u);
         else
             hsmc_cbor_put_bstr(&e, (const uint8_t *)vec[k].s, vec[k].slen);
-        CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-        if (!same(buf, len, &want)) {
-            fprintf(stderr, "  encoding of %s differs\n", vec[k].hex);
-            CHECK(0);
-        }
-        hsmc_cbor_dec_init(&d, want.b, want.n);
+        check_encoded(&e, buf, &want, &d);
         CHECK_ERR(hsmc_cbor_peek(&d, &t), HSMC_OK);
         CHECK(t == HSMC_CBOR_TAG);
         CHECK_ERR(hsmc_cbor_get_tag(&d, &tag), HSMC_OK);
@@ -590,8 +624,7 @@ static void test_rfc_tags(void)
 static void test_rfc_arrays(void)
 {
     uint8_t buf[64];
-    size_t len = 0, n = 0, k;
-    uint64_t u = 0;
+    size_t k;
     hsmc_cbor_enc_t e;
     hsmc_cbor_dec_t d;
     bytes_t want;
@@ -600,28 +633,18 @@ static void test_rfc_arrays(void)
     want = hex("80");
     hsmc_cbor_enc_init(&e, buf, sizeof buf);
     hsmc_cbor_put_array(&e, 0);
-    CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-    CHECK(same(buf, len, &want));
-    hsmc_cbor_dec_init(&d, want.b, want.n);
-    CHECK_ERR(hsmc_cbor_get_array(&d, &n), HSMC_OK);
-    CHECK(n == 0);
+    check_encoded(&e, buf, &want, &d);
+    check_array(&d, 0);
     CHECK_ERR(hsmc_cbor_dec_finish(&d), HSMC_OK);
 
     /* [1, 2, 3] */
     want = hex("83010203");
     hsmc_cbor_enc_init(&e, buf, sizeof buf);
     hsmc_cbor_put_array(&e, 3);
-    for (k = 1; k <= 3; k++)
-        hsmc_cbor_put_uint(&e, k);
-    CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-    CHECK(same(buf, len, &want));
-    hsmc_cbor_dec_init(&d, want.b, want.n);
-    CHECK_ERR(hsmc_cbor_get_array(&d, &n), HSMC_OK);
-    CHECK(n == 3);
-    for (k = 1; k <= 3; k++) {
-        CHECK_ERR(hsmc_cbor_get_uint(&d, &u), HSMC_OK);
-        CHECK(u == k);
-    }
+    put_uints(&e, 1, 3);
+    check_encoded(&e, buf, &want, &d);
+    check_array(&d, 3);
+    check_uints(&d, 1, 3);
     CHECK_ERR(hsmc_cbor_dec_finish(&d), HSMC_OK);
 
     /* [1, [2, 3], [4, 5]] */
@@ -630,22 +653,15 @@ static void test_rfc_arrays(void)
     hsmc_cbor_put_array(&e, 3);
     hsmc_cbor_put_uint(&e, 1);
     hsmc_cbor_put_array(&e, 2);
-    hsmc_cbor_put_uint(&e, 2);
-    hsmc_cbor_put_uint(&e, 3);
+    put_uints(&e, 2, 3);
     hsmc_cbor_put_array(&e, 2);
-    hsmc_cbor_put_uint(&e, 4);
-    hsmc_cbor_put_uint(&e, 5);
-    CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-    CHECK(same(buf, len, &want));
-    hsmc_cbor_dec_init(&d, want.b, want.n);
-    CHECK_ERR(hsmc_cbor_get_array(&d, &n), HSMC_OK);
-    CHECK(n == 3);
-    CHECK_ERR(hsmc_cbor_get_uint(&d, &u), HSMC_OK);
-    CHECK(u == 1);
+    put_uints(&e, 4, 5);
+    check_encoded(&e, buf, &want, &d);
+    check_array(&d, 3);
+    check_uints(&d, 1, 1);
     for (k = 0; k < 2; k++) {
         uint64_t a = 0, b = 0;
-        CHECK_ERR(hsmc_cbor_get_array(&d, &n), HSMC_OK);
-        CHECK(n == 2);
+        check_array(&d, 2);
         CHECK_ERR(hsmc_cbor_get_uint(&d, &a), HSMC_OK);
         CHECK_ERR(hsmc_cbor_get_uint(&d, &b), HSMC_OK);
         CHECK(a == 2 + 2 * k && b == 3 + 2 * k);
@@ -656,17 +672,10 @@ static void test_rfc_arrays(void)
     want = hex("98190102030405060708090a0b0c0d0e0f101112131415161718181819");
     hsmc_cbor_enc_init(&e, buf, sizeof buf);
     hsmc_cbor_put_array(&e, 25);
-    for (k = 1; k <= 25; k++)
-        hsmc_cbor_put_uint(&e, k);
-    CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-    CHECK(same(buf, len, &want));
-    hsmc_cbor_dec_init(&d, want.b, want.n);
-    CHECK_ERR(hsmc_cbor_get_array(&d, &n), HSMC_OK);
-    CHECK(n == 25);
-    for (k = 1; k <= 25; k++) {
-        CHECK_ERR(hsmc_cbor_get_uint(&d, &u), HSMC_OK);
-        CHECK(u == k);
-    }
+    put_uints(&e, 1, 25);
+    check_encoded(&e, buf, &want, &d);
+    check_array(&d, 25);
+    check_uints(&d, 1, 25);
     CHECK_ERR(hsmc_cbor_dec_finish(&d), HSMC_OK);
 
     check_roundtrip("80");
@@ -686,8 +695,7 @@ static int tstr_is(hsmc_cbor_dec_t *d, const char *want)
 static void test_rfc_maps(void)
 {
     uint8_t buf[64];
-    size_t len = 0, n = 0, k;
-    uint64_t u = 0;
+    size_t k;
     hsmc_cbor_enc_t e;
     hsmc_cbor_dec_t d;
     bytes_t want;
@@ -698,32 +706,18 @@ static void test_rfc_maps(void)
     want = hex("a0");
     hsmc_cbor_enc_init(&e, buf, sizeof buf);
     hsmc_cbor_put_map(&e, 0);
-    CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-    CHECK(same(buf, len, &want));
-    hsmc_cbor_dec_init(&d, want.b, want.n);
-    CHECK_ERR(hsmc_cbor_get_map(&d, &n), HSMC_OK);
-    CHECK(n == 0);
-    CHECK_ERR(hsmc_cbor_map_unique(&d, n), HSMC_OK);
-    CHECK_ERR(hsmc_cbor_map_sorted(&d, n), HSMC_OK);
+    check_encoded(&e, buf, &want, &d);
+    check_map(&d, 0, 1);
     CHECK_ERR(hsmc_cbor_dec_finish(&d), HSMC_OK);
 
     /* {1: 2, 3: 4} */
     want = hex("a201020304");
     hsmc_cbor_enc_init(&e, buf, sizeof buf);
     hsmc_cbor_put_map(&e, 2);
-    for (k = 1; k <= 4; k++)
-        hsmc_cbor_put_uint(&e, k);
-    CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-    CHECK(same(buf, len, &want));
-    hsmc_cbor_dec_init(&d, want.b, want.n);
-    CHECK_ERR(hsmc_cbor_get_map(&d, &n), HSMC_OK);
-    CHECK(n == 2);
-    CHECK_ERR(hsmc_cbor_map_unique(&d, n), HSMC_OK);
-    CHECK_ERR(hsmc_cbor_map_sorted(&d, n), HSMC_OK);
-    for (k = 1; k <= 4; k++) {
-        CHECK_ERR(hsmc_cbor_get_uint(&d, &u), HSMC_OK);
-        CHECK(u == k);
-    }
+    put_uints(&e, 1, 4);
+    check_encoded(&e, buf, &want, &d);
+    check_map(&d, 2, 1);
+    check_uints(&d, 1, 4);
     CHECK_ERR(hsmc_cbor_dec_finish(&d), HSMC_OK);
 
     /* {"a": 1, "b": [2, 3]} */
@@ -734,25 +728,14 @@ static void test_rfc_maps(void)
     hsmc_cbor_put_uint(&e, 1);
     hsmc_cbor_put_tstr(&e, "b", 1);
     hsmc_cbor_put_array(&e, 2);
-    hsmc_cbor_put_uint(&e, 2);
-    hsmc_cbor_put_uint(&e, 3);
-    CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-    CHECK(same(buf, len, &want));
-    hsmc_cbor_dec_init(&d, want.b, want.n);
-    CHECK_ERR(hsmc_cbor_get_map(&d, &n), HSMC_OK);
-    CHECK(n == 2);
-    CHECK_ERR(hsmc_cbor_map_unique(&d, n), HSMC_OK);
-    CHECK_ERR(hsmc_cbor_map_sorted(&d, n), HSMC_OK);
+    put_uints(&e, 2, 3);
+    check_encoded(&e, buf, &want, &d);
+    check_map(&d, 2, 1);
     CHECK(tstr_is(&d, "a"));
-    CHECK_ERR(hsmc_cbor_get_uint(&d, &u), HSMC_OK);
-    CHECK(u == 1);
+    check_uints(&d, 1, 1);
     CHECK(tstr_is(&d, "b"));
-    CHECK_ERR(hsmc_cbor_get_array(&d, &n), HSMC_OK);
-    CHECK(n == 2);
-    CHECK_ERR(hsmc_cbor_get_uint(&d, &u), HSMC_OK);
-    CHECK(u == 2);
-    CHECK_ERR(hsmc_cbor_get_uint(&d, &u), HSMC_OK);
-    CHECK(u == 3);
+    check_array(&d, 2);
+    check_uints(&d, 2, 3);
     CHECK_ERR(hsmc_cbor_dec_finish(&d), HSMC_OK);
 
     /* ["a", {"b": "c"}] */
@@ -763,14 +746,10 @@ static void test_rfc_maps(void)
     hsmc_cbor_put_map(&e, 1);
     hsmc_cbor_put_tstr(&e, "b", 1);
     hsmc_cbor_put_tstr(&e, "c", 1);
-    CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-    CHECK(same(buf, len, &want));
-    hsmc_cbor_dec_init(&d, want.b, want.n);
-    CHECK_ERR(hsmc_cbor_get_array(&d, &n), HSMC_OK);
-    CHECK(n == 2);
+    check_encoded(&e, buf, &want, &d);
+    check_array(&d, 2);
     CHECK(tstr_is(&d, "a"));
-    CHECK_ERR(hsmc_cbor_get_map(&d, &n), HSMC_OK);
-    CHECK(n == 1);
+    check_map(&d, 1, 0);
     CHECK(tstr_is(&d, "b"));
     CHECK(tstr_is(&d, "c"));
     CHECK_ERR(hsmc_cbor_dec_finish(&d), HSMC_OK);
@@ -783,13 +762,8 @@ static void test_rfc_maps(void)
         hsmc_cbor_put_tstr(&e, letters[k], 1);
         hsmc_cbor_put_tstr(&e, upper[k], 1);
     }
-    CHECK_ERR(hsmc_cbor_enc_finish(&e, &len), HSMC_OK);
-    CHECK(same(buf, len, &want));
-    hsmc_cbor_dec_init(&d, want.b, want.n);
-    CHECK_ERR(hsmc_cbor_get_map(&d, &n), HSMC_OK);
-    CHECK(n == 5);
-    CHECK_ERR(hsmc_cbor_map_unique(&d, n), HSMC_OK);
-    CHECK_ERR(hsmc_cbor_map_sorted(&d, n), HSMC_OK);
+    check_encoded(&e, buf, &want, &d);
+    check_map(&d, 5, 1);
     for (k = 0; k < 5; k++) {
         CHECK(tstr_is(&d, letters[k]));
         CHECK(tstr_is(&d, upper[k]));
