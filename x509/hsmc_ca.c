@@ -44,15 +44,15 @@ void hsmc__dw_raw(hsmc_dw_t *w, const void *data, size_t len)
 
 void hsmc__dw_hdr(hsmc_dw_t *w, uint8_t tag, size_t len)
 {
-    uint8_t b[6];
+    uint8_t b[2 + sizeof(size_t)]; /* tag, 0x80|count, up to every byte of len */
     size_t n = 0, i;
 
     if (len < 0x80) {
         b[n++] = tag;
         b[n++] = (uint8_t)len;
     } else {
-        size_t bytes = 0, v;
-        for (v = len; v > 0; v >>= 8)
+        size_t bytes = 1;
+        while (bytes < sizeof len && (len >> (8 * bytes)) != 0)
             bytes++;
         b[n++] = tag;
         b[n++] = (uint8_t)(0x80u | bytes);
