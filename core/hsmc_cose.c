@@ -1717,7 +1717,7 @@ hsmc_err_t hsmc_cose_rewrap(hsmc_cose_t *c, hsmc_view_t msg, unsigned flags,
         err = hsmc__cose_open_encrypt(c, fn, msg.ptr, msg.len, flags, 2, 1, &hd, &ct, &cek_len,
                                       NULL);
     if (err != HSMC_OK)
-        return err;
+        goto done;
     /* Everything before the recipients is kept byte for byte. */
     pre = (size_t)(hd.rcp - msg.ptr);
     hsmc_cbor_enc_init(&e, NULL, 0);
@@ -1726,14 +1726,16 @@ hsmc_err_t hsmc_cose_rewrap(hsmc_cose_t *c, hsmc_view_t msg, unsigned flags,
     if (err == HSMC_OK)
         err = hsmc_cbor_enc_finish(&e, &need);
     if (err != HSMC_OK)
-        return err;
+        goto done;
     *out_len = need;
     if (out == NULL)
         return HSMC_OK;
-    if (cap < need)
-        return hsmc__fail(c->h, HSMC_ERR_BUFFER, CKR_OK,
-                          "%s: the re-wrapped message takes %lu bytes; the buffer has %lu", fn,
-                          (unsigned long)need, (unsigned long)cap);
+    if (cap < need) {
+        err = hsmc__fail(c->h, HSMC_ERR_BUFFER, CKR_OK,
+                         "%s: the re-wrapped message takes %lu bytes; the buffer has %lu", fn,
+                         (unsigned long)need, (unsigned long)cap);
+        goto done;
+    }
     err = hsmc__cose_open_encrypt(c, fn, msg.ptr, msg.len, flags, 2, 0, &hd, &ct, &cek_len, info);
     if (err == HSMC_OK) {
         hsmc_cbor_enc_init(&e, out, cap);
@@ -1743,14 +1745,12 @@ hsmc_err_t hsmc_cose_rewrap(hsmc_cose_t *c, hsmc_view_t msg, unsigned flags,
             err = hsmc__fail(c->h, HSMC_ERR_INTERNAL, CKR_OK,
                              "%s: the message changed size between passes", fn);
     }
-    hsmc__wipe(c->cek, sizeof c->cek);
-    hsmc__wipe(&c->key, sizeof c->key);
+done:
     if (err != HSMC_OK) {
-        hsmc__wipe(out, cap);
         *out_len = need;
         hsmc__cose_info_reset(info);
     }
-    return err;
+    return hsmc_cose_dec_end(c, err, out, cap); /* CEK and KEK handle wiped either way */
 }
 
 hsmc_err_t hsmc_cose_recipient_at(hsmc_cose_t *c, hsmc_view_t msg, unsigned flags, size_t i,

@@ -1526,7 +1526,11 @@ static void test_rewrap(void)
     hl = first_item(st, n);
     REQUIRE(hl > 0 && hl < n);
     CHECK_ERR(hsmc_cose_rewrap(&C, V(st, hl), 0, r, 2, NULL, 0, &nh, NULL), HSMC_OK);
+    memset(hdr, 0xa5, sizeof hdr);
     CHECK_ERR(hsmc_cose_rewrap(&C, V(st, hl), 0, r, 2, hdr, nh - 1, &m, NULL), HSMC_ERR_BUFFER);
+    for (zero = 1, i = 0; i < nh - 1; i++) /* a failure leaves nothing in out */
+        zero &= hdr[i] == 0;
+    CHECK(zero && m == nh);
     CHECK_ERR(hsmc_cose_rewrap(&C, V(st, hl), 0, r, 2, hdr, sizeof hdr, &m, &info), HSMC_OK);
     CHECK(m == nh);
     CHECK(info.kid.len == 4 && memcmp(info.kid.ptr, "kek2", 4) == 0 && info.chunk == 64);
