@@ -643,10 +643,13 @@ unsigned ar_remove_stale(int dfd, const char *suffix)
 size_t ar_item_len(const uint8_t *p, size_t len)
 {
     hsmc_cbor_dec_t dec;
+    const uint8_t *item = NULL;
+    size_t n = 0;
+
     hsmc_cbor_dec_init(&dec, p, len);
-    if (hsmc_cbor_skip(&dec) != HSMC_OK)
+    if (hsmc_cbor_get_raw(&dec, &item, &n) != HSMC_OK)
         return 0;
-    return dec.pos;
+    return n;
 }
 
 /* ---- progress ------------------------------------------------------------------ */
